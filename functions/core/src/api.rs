@@ -1,0 +1,215 @@
+//! The HTTP API as axum routers, served by `lambda_http` in Lambda and by a TCP listener locally.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::config::Config;
+use crate::domain::{
+    ContentType, FileId, FileName, FileRecord, FileSize, FileView, Status, rfc3339,
+};
+use crate::error::ApiError;
+use crate::store::ObjectStore;
+
+/// What the handlers share: adapters behind their ports, and the configuration.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<dyn Catalog>,
+    pub store: Arc<dyn ObjectStore>,
+    pub config: Arc<Config>,
+}
+
+/// `POST /upload`.
+pub fn upload_router(state: AppState) -> Router {
+    Router::new()
+        .route("/upload", post(create_upload))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// `GET /files` and `GET /files/{id}`.
+pub fn list_router(state: AppState) -> Router {
+    Router::new()
+        .route("/files", get(list_files))
+        .route("/files/{id}", get(get_file))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// Every route of both functions, as the local stack serves them.
+pub fn router(state: AppState) -> Router {
+    upload_router(state.clone()).merge(list_router(state))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// The validated body of `POST /upload`.
+#[derive(Debug)]
+pub struct UploadRequest {
+    pub filename: FileName,
+    pub content_type: ContentType,
+    pub size: FileSize,
+}
+
+impl UploadRequest {
+    pub fn parse(body: &[u8], config: &Config) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?;
+        let Value::Object(obj) = value else {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "request body must be a JSON object",
+            ));
+        };
+        let field = |name: &str| -> Result<&Value, ApiError> {
+            obj.get(name).filter(|v| !v.is_null()).ok_or_else(|| {
+                ApiError::bad_request("missing_field", format!("field {name:?} is required"))
+            })
+        };
+        let text = |name: &'static str| -> Result<&str, ApiError> {
+            field(name)?.as_str().ok_or_else(|| {
+                ApiError::bad_request("invalid_field", format!("field {name:?} must be a string"))
+            })
+        };
+        // Missing fields first, in a stable order, then each field's own rules.
+        let (filename, content_type, size) =
+            (text("filename")?, text("content_type")?, field("size")?);
+        Ok(Self {
+            filename: FileName::parse(filename)?,
+            size: FileSize::parse(size, config.max_upload_bytes)?,
+            content_type: ContentType::parse(content_type, &config.allowed_types)?,
+        })
+    }
+}
+
+async fn create_upload(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let req = UploadRequest::parse(&body, &st.config)?;
+    let record = FileRecord::pending(req.filename, req.content_type, req.size);
+    let ttl = st.config.upload_url_ttl;
+    // Presign first: it can fail, and a failure must leave nothing behind.
+    let put = st
+        .store
+        .presign_put(
+            record.key(),
+            record.content_type.as_str(),
+            record.size.bytes(),
+            ttl,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let expires_at = record.uploaded_at + ttl;
+    st.catalog
+        .insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl))
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(file_id = %record.id, size = record.size.bytes(), content_type = record.content_type.as_str(), "upload slot issued");
+    let mut body = serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?;
+    let headers: Map<String, Value> = put
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    body["upload"] = json!({
+        "method": "PUT",
+        "url": put.url,
+        "headers": headers,
+        "expires_at": rfc3339(&expires_at),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The query of `GET /files`, parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListParams {
+    pub limit: usize,
+    pub status: Option<Status>,
+    pub cursor: Option<Cursor>,
+}
+
+impl ListParams {
+    pub fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let limit = match q.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_limit",
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
+        };
+        let status = match q.get("status").map(String::as_str) {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<Status>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    format!(
+                        "status must be one of {}",
+                        Status::ALL.map(Status::as_str).join(", ")
+                    ),
+                )
+            })?),
+        };
+        let cursor = match q.get("cursor").map(String::as_str) {
+            None | Some("") => None,
+            Some(c) => Some(Cursor::decode(c, status)?),
+        };
+        Ok(Self {
+            limit,
+            status,
+            cursor,
+        })
+    }
+}
+
+async fn list_files(
+    State(st): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let p = ListParams::parse(&q)?;
+    let page = st
+        .catalog
+        .list(p.status, p.cursor.as_ref(), p.limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<FileView> = page.items.iter().map(FileView::from).collect();
+    Ok(Json(
+        json!({"items": items, "next_cursor": page.next.map(|c| c.encode())}),
+    ))
+}
+
+async fn get_file(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let missing = || ApiError::not_found(format!("no file with id {id:?}"));
+    let file_id = FileId::parse(&id).ok_or_else(missing)?;
+    let record = st
+        .catalog
+        .get(file_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(missing)?;
+    Ok(Json(
+        serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?,
+    ))
+}

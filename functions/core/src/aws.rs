@@ -1,0 +1,330 @@
+//! AWS adapters: DynamoDB catalog and S3 object store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::presigning::PresigningConfig;
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{Catalog, Outcome, Transition};
+use crate::config::Config;
+use crate::domain::{
+    ContentType, Failure, FileId, FileName, FileRecord, FileSize, ObjectKey, Status, rfc3339,
+};
+use crate::store::{ObjectStore, PresignedPut, StoredObject};
+
+/// Loads the SDK configuration once. The standard variables apply, `AWS_ENDPOINT_URL*`
+/// included, so the same binaries run against an emulator.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Virtual-hosted buckets need DNS an emulator does not have: use path style when the endpoint is overridden.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(overridden)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn presign_put(
+        &self,
+        key: ObjectKey,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> anyhow::Result<PresignedPut> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.to_string())
+            .content_type(content_type)
+            .content_length(i64::try_from(size)?)
+            .presigned(PresigningConfig::expires_in(ttl)?)
+            .await
+            .context("presigning PUT")?;
+        // Content-Length is signed, and the browser sends it by itself; Host likewise.
+        let headers = req
+            .headers()
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("host")
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+            .collect();
+        Ok(PresignedPut {
+            url: req.uri().to_owned(),
+            headers,
+        })
+    }
+
+    async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.to_string())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(StoredObject {
+                size: out.content_length().unwrap_or_default().max(0) as u64,
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("HEAD {key}"))),
+        }
+    }
+}
+
+/// Partition key shared by every item in the `by_time` index, which serves the unfiltered listing.
+const LIST_PK: &str = "file";
+const BY_TIME: &str = "by_time";
+const BY_STATUS: &str = "by_status";
+
+pub struct DynamoCatalog {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoCatalog {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("id".into(), s(r.id.to_string())),
+        ("list_pk".into(), s(LIST_PK)),
+        ("filename".into(), s(r.filename.as_str())),
+        ("content_type".into(), s(r.content_type.as_str())),
+        ("size".into(), AttributeValue::N(r.size.bytes().to_string())),
+        ("status".into(), s(r.status.as_str())),
+        ("uploaded_at".into(), s(rfc3339(&r.uploaded_at))),
+        (
+            "expires_at".into(),
+            AttributeValue::N(expires_at.timestamp().to_string()),
+        ),
+    ]);
+    if let Some(t) = &r.processed_at {
+        item.insert("processed_at".into(), s(rfc3339(t)));
+    }
+    if let Some(f) = &r.error {
+        item.insert("error_code".into(), s(&f.code));
+        item.insert("error_message".into(), s(&f.message));
+    }
+    item
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecord> {
+    let text = |k: &str| -> anyhow::Result<&str> {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            .with_context(|| format!("item lacks string {k}"))
+    };
+    let time = |k: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
+        match item.get(k).and_then(|v| v.as_s().ok()) {
+            None => Ok(None),
+            Some(t) => Ok(Some(DateTime::parse_from_rfc3339(t)?.with_timezone(&Utc))),
+        }
+    };
+    let id = text("id")?;
+    let size = item
+        .get("size")
+        .and_then(|v| v.as_n().ok())
+        .context("item lacks size")?
+        .parse()?;
+    Ok(FileRecord {
+        id: FileId::parse(id).with_context(|| format!("bad id {id:?}"))?,
+        filename: FileName::parse(text("filename")?).map_err(|e| anyhow::anyhow!(e.message))?,
+        content_type: ContentType::from_stored(text("content_type")?.to_owned()),
+        size: FileSize::from_stored(size),
+        status: text("status")?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bad status"))?,
+        uploaded_at: time("uploaded_at")?.context("item lacks uploaded_at")?,
+        processed_at: time("processed_at")?,
+        error: match (text("error_code"), text("error_message")) {
+            (Ok(code), Ok(message)) => Some(Failure {
+                code: code.into(),
+                message: message.into(),
+            }),
+            _ => None,
+        },
+    })
+}
+
+#[async_trait]
+impl Catalog for DynamoCatalog {
+    async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record, expires_at)))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .context("DynamoDB PutItem")?;
+        Ok(())
+    }
+
+    async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("DynamoDB GetItem")?;
+        out.item.as_ref().map(from_item).transpose()
+    }
+
+    async fn newest(
+        &self,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        let (index, hash) = match status {
+            None => (BY_TIME, "list_pk = :p"),
+            Some(_) => (BY_STATUS, "#status = :p"),
+        };
+        let cond = match after {
+            Some(_) => format!("{hash} AND id < :after"),
+            None => hash.to_owned(),
+        };
+        let mut items = Vec::with_capacity(n);
+        let mut start = None;
+        // A page can stop early at DynamoDB's 1 MB limit: keep going until n items or the end.
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&cond)
+                .expression_attribute_values(":p", s(status.map_or(LIST_PK, Status::as_str)))
+                .scan_index_forward(false)
+                .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if status.is_some() {
+                q = q.expression_attribute_names("#status", "status");
+            }
+            if let Some(a) = after {
+                q = q.expression_attribute_values(":after", s(a.to_string()));
+            }
+            let out = q.send().await.context("DynamoDB Query")?;
+            for item in out.items() {
+                items.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if items.len() < n => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: FileId,
+        outcome: &Outcome,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Transition> {
+        let mut set = String::from("SET #status = :final, processed_at = :at");
+        let mut remove = String::from(" REMOVE expires_at");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":final", s(outcome.status().as_str()))
+            .expression_attribute_values(":at", s(rfc3339(&at)))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":processing", s(Status::Processing.as_str()))
+            .condition_expression("#status IN (:pending, :processing)");
+        match outcome {
+            Outcome::Failed(f) => {
+                set.push_str(", error_code = :code, error_message = :message");
+                req = req
+                    .expression_attribute_values(":code", s(&f.code))
+                    .expression_attribute_values(":message", s(&f.message));
+            }
+            Outcome::Processed => remove.push_str(", error_code, error_message"),
+        }
+        match req.update_expression(set + &remove).send().await {
+            Ok(_) => Ok(Transition::Applied),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Transition::Skipped)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem")),
+        }
+    }
+}
+
+/// Both AWS adapters, built from one SDK configuration.
+pub async fn adapters(config: &Config) -> (DynamoCatalog, S3Store) {
+    let sdk = sdk_config().await;
+    (
+        DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        S3Store::new(s3_client(&sdk), &config.bucket_name),
+    )
+}
+
+/// The API's state on AWS: configuration from the environment, AWS adapters.
+pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
+    let config = Config::from_env()?;
+    let (catalog, store) = adapters(&config).await;
+    Ok(crate::api::AppState {
+        catalog: Arc::new(catalog),
+        store: Arc::new(store),
+        config: Arc::new(config),
+    })
+}
+
+/// The processor on AWS.
+pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
+    let config = Config::from_env()?;
+    let (catalog, store) = adapters(&config).await;
+    Ok(crate::processor::Processor {
+        catalog: Arc::new(catalog),
+        store: Arc::new(store),
+        bucket: config.bucket_name,
+    })
+}

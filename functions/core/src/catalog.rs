@@ -1,0 +1,184 @@
+//! The catalog of files: a port with a DynamoDB adapter (AWS), an embedded one
+//! (local stack) and an in-memory one (tests). All share these semantics:
+//! newest-first pages resumed after an id, and conditional status transitions.
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Failure, FileId, FileRecord, Status};
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 1000;
+
+/// What processing concluded about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Failed(Failure),
+}
+
+impl Outcome {
+    pub fn failed(code: &str, message: impl Into<String>) -> Self {
+        Outcome::Failed(Failure {
+            code: code.into(),
+            message: message.into(),
+        })
+    }
+
+    pub fn status(&self) -> Status {
+        match self {
+            Outcome::Processed => Status::Processed,
+            Outcome::Failed(_) => Status::Failed,
+        }
+    }
+}
+
+/// Result of a conditional transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Applied,
+    /// The record was not in the expected state (already finished, or gone): nothing changed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<FileRecord>,
+    pub next: Option<Cursor>,
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// Records a new `pending` file; `expires_at` lets the store drop it if its upload never arrives.
+    async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()>;
+
+    async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>>;
+
+    /// Up to `n` records, newest first, optionally of one status, strictly older than `after`.
+    /// Must cost O(n), whatever the size of the catalog.
+    async fn newest(
+        &self,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>>;
+
+    /// Moves a `pending` record to the outcome's final status; anything else is left as it is.
+    async fn finish(
+        &self,
+        id: FileId,
+        outcome: &Outcome,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Transition>;
+
+    /// One page, with a cursor only when more records exist (one extra read tells).
+    async fn list(
+        &self,
+        status: Option<Status>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> anyhow::Result<Page> {
+        let mut items = self
+            .newest(status, after.map(|c| c.after), limit + 1)
+            .await?;
+        let next = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            Cursor {
+                status,
+                after: items[limit - 1].id,
+            }
+        });
+        Ok(Page { items, next })
+    }
+}
+
+/// Opaque to clients: where a listing stopped and which listing it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub status: Option<Status>,
+    pub after: FileId,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let status = self.status.map_or("*", Status::as_str);
+        URL_SAFE_NO_PAD.encode(format!("v1:{status}:{}", self.after))
+    }
+
+    /// Anything but a cursor this API issued for the same listing is a client error.
+    pub fn decode(s: &str, status: Option<Status>) -> Result<Self, ApiError> {
+        let invalid = || {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not one this API issued; start again without it",
+            )
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
+        let mut parts = text.splitn(3, ':');
+        let (Some("v1"), Some(st), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid());
+        };
+        let cursor_status = match st {
+            "*" => None,
+            s => Some(s.parse::<Status>().map_err(|_| invalid())?),
+        };
+        let after = FileId::parse(id).ok_or_else(invalid)?;
+        if cursor_status != status {
+            return Err(ApiError::bad_request(
+                "invalid_cursor",
+                "cursor belongs to a listing with another status filter",
+            ));
+        }
+        Ok(Self { status, after })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips() {
+        for status in [None, Some(Status::Processed)] {
+            let c = Cursor {
+                status,
+                after: FileId::new(),
+            };
+            assert_eq!(Cursor::decode(&c.encode(), status).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn tampered_or_foreign_cursors_are_client_errors() {
+        let c = Cursor {
+            status: None,
+            after: FileId::new(),
+        }
+        .encode();
+        let mut tampered = c.clone().into_bytes();
+        tampered[5] ^= 1;
+        let v4 = URL_SAFE_NO_PAD.encode("v1:*:6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60");
+        for bad in [
+            String::from_utf8(tampered).unwrap(),
+            "not base64!".into(),
+            String::new(),
+            URL_SAFE_NO_PAD.encode("v2:*:x"),
+            URL_SAFE_NO_PAD.encode("v1:weird:x"),
+            v4,
+            URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
+        ] {
+            let e = Cursor::decode(&bad, None).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_cursor"),
+                "{bad:?}"
+            );
+        }
+        let e = Cursor::decode(&c, Some(Status::Failed)).unwrap_err();
+        assert_eq!(e.code, "invalid_cursor");
+    }
+}

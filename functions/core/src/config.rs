@@ -1,0 +1,108 @@
+//! Configuration from environment variables, the names `template.yaml` declares.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::domain::AllowList;
+
+pub const DEFAULT_ALLOWED_TYPES: &str = "image/png,image/jpeg,image/gif,image/webp,text/plain,text/csv,text/markdown,application/json,application/pdf";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Bucket receiving the uploads (`BUCKET_NAME`).
+    pub bucket_name: String,
+    /// How long a presigned PUT stays valid (`UPLOAD_URL_TTL_SECS`, default 15 minutes).
+    pub upload_url_ttl: Duration,
+    /// Largest single PUT accepted (`MAX_UPLOAD_BYTES`, default 100 MiB).
+    pub max_upload_bytes: u64,
+    /// Accepted content types (`ALLOWED_CONTENT_TYPES`, comma-separated, `*` for any).
+    pub allowed_types: AllowList,
+    /// How long a `pending` record whose upload never arrives is kept (`PENDING_TTL_SECS`, default 1 day).
+    pub pending_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.is_empty())
+                .with_context(|| format!("environment variable {k} must be set"))
+        };
+        let number = |k: &str, default: u64| -> anyhow::Result<u64> {
+            match get(k).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => bail!("environment variable {k}={v:?} must be a positive whole number"),
+                },
+            }
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            bucket_name: required("BUCKET_NAME")?,
+            upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECS", 15 * 60)?),
+            max_upload_bytes: number("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
+            allowed_types: AllowList::parse(
+                &get("ALLOWED_CONTENT_TYPES").unwrap_or_else(|| DEFAULT_ALLOWED_TYPES.into()),
+            ),
+            pending_ttl: Duration::from_secs(number("PENDING_TTL_SECS", 24 * 60 * 60)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
+        assert_eq!(c.upload_url_ttl, Duration::from_secs(900));
+        assert_eq!(c.max_upload_bytes, 104_857_600);
+        assert!(
+            c.allowed_types.permits("image/png") && !c.allowed_types.permits("application/zip")
+        );
+        let c = cfg(&[
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("UPLOAD_URL_TTL_SECS", "60"),
+            ("ALLOWED_CONTENT_TYPES", "*"),
+        ])
+        .unwrap();
+        assert_eq!(c.upload_url_ttl, Duration::from_secs(60));
+        assert!(c.allowed_types.permits("application/zip"));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert!(
+            cfg(&[("BUCKET_NAME", "b")])
+                .unwrap_err()
+                .to_string()
+                .contains("TABLE_NAME")
+        );
+        let e = cfg(&[
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("MAX_UPLOAD_BYTES", "lots"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("MAX_UPLOAD_BYTES"));
+    }
+}

@@ -1,0 +1,495 @@
+//! Domain types. Each input type parses rather than validates: once a value of
+//! it exists, it is valid, so nothing past the HTTP edge re-checks it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Time-ordered file id (UUIDv7): its text sorts in creation order, which the
+/// catalog's "newest first" index relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(Uuid);
+
+impl FileId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Accepts only UUIDv7 in the canonical hyphenated lowercase form, so one id has one spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        let u = Uuid::try_parse(s).ok()?;
+        (u.get_version_num() == 7 && u.hyphenated().to_string() == s).then_some(Self(u))
+    }
+
+    pub fn object_key(self) -> ObjectKey {
+        ObjectKey(self)
+    }
+}
+
+impl Default for FileId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl Serialize for FileId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Where the bytes of a file live: always `uploads/{id}`, chosen by the server.
+/// Only this prefix triggers processing, so derived objects (thumbnails) never loop back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectKey(FileId);
+
+impl ObjectKey {
+    pub const PREFIX: &'static str = "uploads/";
+
+    pub fn parse(key: &str) -> Option<Self> {
+        FileId::parse(key.strip_prefix(Self::PREFIX)?).map(Self)
+    }
+
+    pub fn file_id(self) -> FileId {
+        self.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0)
+    }
+}
+
+/// A client-supplied file name, kept as given (Unicode intact) but never usable as a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FileName(String);
+
+impl FileName {
+    pub const MAX_BYTES: usize = 255;
+
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let bad = |why: &str| {
+            Err(ApiError::bad_request(
+                "invalid_filename",
+                format!("filename {why}"),
+            ))
+        };
+        if s.trim().is_empty() {
+            return bad("must not be empty");
+        }
+        if s.len() > Self::MAX_BYTES {
+            return bad(&format!(
+                "must be at most {} bytes of UTF-8",
+                Self::MAX_BYTES
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return bad("must not contain control characters");
+        }
+        if s.contains(['/', '\\']) || s == "." || s == ".." {
+            return bad("must be a plain name, without path separators");
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A MIME type from the configured allow-list, stored lowercased as the client must send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ContentType(String);
+
+impl ContentType {
+    pub fn parse(s: &str, allowed: &AllowList) -> Result<Self, ApiError> {
+        let value = s.trim().to_ascii_lowercase();
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        };
+        let well_formed = matches!(essence.split_once('/'), Some((t, st)) if token(t) && token(st))
+            && value.is_ascii()
+            && !value.chars().any(|c| c.is_ascii_control());
+        if !well_formed {
+            return Err(ApiError::bad_request(
+                "invalid_content_type",
+                format!("content_type {s:?} is not a MIME type such as image/png"),
+            ));
+        }
+        if !allowed.permits(essence) {
+            return Err(ApiError::unsupported_type(essence, allowed));
+        }
+        Ok(Self(value))
+    }
+
+    /// Trusted value read back from our own catalog.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The configured content types; `*` alone allows any well-formed type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowList(Vec<String>);
+
+impl AllowList {
+    pub fn parse(s: &str) -> Self {
+        Self(
+            s.split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn permits(&self, essence: &str) -> bool {
+        self.0.iter().any(|t| t == "*" || t == essence)
+    }
+
+    pub fn describe(&self) -> String {
+        self.0.join(", ")
+    }
+}
+
+/// Declared size in bytes: at least one, at most the configured single-PUT maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct FileSize(u64);
+
+impl FileSize {
+    pub fn parse(v: &serde_json::Value, max: u64) -> Result<Self, ApiError> {
+        let n = match v {
+            serde_json::Value::Number(n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_size",
+                    "size must be a whole number of bytes",
+                ));
+            }
+        };
+        match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(0), ..) | (None, Some(_), _) => Err(ApiError::bad_request(
+                "invalid_size",
+                "size must be at least 1 byte",
+            )),
+            (Some(b), ..) if b > max => Err(ApiError::too_large(b, max)),
+            (Some(b), ..) => Ok(Self(b)),
+            (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large_f(f, max)),
+            _ => Err(ApiError::bad_request(
+                "invalid_size",
+                "size must be a whole number of bytes",
+            )),
+        }
+    }
+
+    pub fn from_stored(n: u64) -> Self {
+        Self(n)
+    }
+
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Processing,
+    Processed,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Processing,
+        Status::Processed,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Processed => "processed",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Processed | Status::Failed)
+    }
+}
+
+impl FromStr for Status {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(())
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a file ended `failed`: a stable code for programs, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// One row of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: FileId,
+    pub filename: FileName,
+    pub content_type: ContentType,
+    pub size: FileSize,
+    pub status: Status,
+    pub uploaded_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub error: Option<Failure>,
+}
+
+impl FileRecord {
+    pub fn pending(filename: FileName, content_type: ContentType, size: FileSize) -> Self {
+        Self {
+            id: FileId::new(),
+            filename,
+            content_type,
+            size,
+            status: Status::Pending,
+            uploaded_at: now(),
+            processed_at: None,
+            error: None,
+        }
+    }
+
+    pub fn key(&self) -> ObjectKey {
+        self.id.object_key()
+    }
+}
+
+/// Millisecond precision everywhere, so a stored and re-read time compares equal.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+pub fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(t))
+}
+
+fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// The file object of the API.
+#[derive(Debug, Serialize)]
+pub struct FileView<'a> {
+    pub id: FileId,
+    pub filename: &'a FileName,
+    pub content_type: &'a ContentType,
+    pub size: FileSize,
+    pub status: Status,
+    /// The original service's flag, kept for its clients.
+    pub processed: bool,
+    #[serde(serialize_with = "ser_time")]
+    pub uploaded_at: DateTime<Utc>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub processed_at: Option<DateTime<Utc>>,
+    pub error: Option<&'a Failure>,
+}
+
+impl<'a> From<&'a FileRecord> for FileView<'a> {
+    fn from(r: &'a FileRecord) -> Self {
+        Self {
+            id: r.id,
+            filename: &r.filename,
+            content_type: &r.content_type,
+            size: r.size,
+            status: r.status,
+            processed: r.status == Status::Processed,
+            uploaded_at: r.uploaded_at,
+            processed_at: r.processed_at,
+            error: r.error.as_ref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn file_ids_are_v7_and_sort_by_creation() {
+        let ids: Vec<FileId> = (0..1000).map(|_| FileId::new()).collect();
+        let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted);
+        assert_eq!(FileId::parse(&texts[0]), Some(ids[0]));
+    }
+
+    #[test]
+    fn file_id_rejects_other_spellings_and_versions() {
+        let id = FileId::new().to_string();
+        assert!(FileId::parse(&id.to_uppercase()).is_none());
+        assert!(FileId::parse(&id.replace('-', "")).is_none());
+        assert!(
+            FileId::parse("6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60").is_none(),
+            "v4"
+        );
+        assert!(FileId::parse("").is_none());
+    }
+
+    #[test]
+    fn object_keys_round_trip_and_reject_other_prefixes() {
+        let id = FileId::new();
+        let key = id.object_key().to_string();
+        assert_eq!(key, format!("uploads/{id}"));
+        assert_eq!(ObjectKey::parse(&key).map(ObjectKey::file_id), Some(id));
+        assert!(ObjectKey::parse(&format!("thumbnails/{id}")).is_none());
+        assert!(ObjectKey::parse(&format!("uploads/{id}/x")).is_none());
+    }
+
+    #[test]
+    fn filenames() {
+        for ok in [
+            "cat.png",
+            "résumé final.pdf",
+            "日本語.txt",
+            "a",
+            &"x".repeat(255),
+        ] {
+            assert_eq!(FileName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "  ",
+            "a/b",
+            "..\\x",
+            "..",
+            "tab\there",
+            "nul\0",
+            "new\nline",
+            &"x".repeat(256),
+        ] {
+            let e = FileName::parse(bad).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_filename"),
+                "{bad:?}"
+            );
+        }
+        // 255 bytes is the limit, not 255 characters.
+        assert!(FileName::parse(&"é".repeat(128)).is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        let allow = AllowList::parse("image/png, text/plain");
+        assert_eq!(
+            ContentType::parse("Image/PNG", &allow).unwrap().as_str(),
+            "image/png"
+        );
+        assert_eq!(
+            ContentType::parse("text/plain; charset=utf-8", &allow)
+                .unwrap()
+                .as_str(),
+            "text/plain; charset=utf-8"
+        );
+        let e = ContentType::parse("application/x-msdownload", &allow).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (415, "unsupported_content_type")
+        );
+        for bad in [
+            "",
+            "png",
+            "image/",
+            "/png",
+            "image/png\r\nx: y",
+            "imäge/png",
+        ] {
+            let e = ContentType::parse(bad, &allow).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_content_type"),
+                "{bad:?}"
+            );
+        }
+        assert!(ContentType::parse("application/zip", &AllowList::parse("*")).is_ok());
+    }
+
+    #[test]
+    fn sizes() {
+        let max = 100;
+        assert_eq!(FileSize::parse(&json!(1), max).unwrap().bytes(), 1);
+        assert_eq!(FileSize::parse(&json!(100), max).unwrap().bytes(), 100);
+        let code = |v| {
+            let e = FileSize::parse(&v, max).unwrap_err();
+            (e.status.as_u16(), e.code)
+        };
+        assert_eq!(code(json!(101)), (413, "too_large"));
+        assert_eq!(code(json!(1e30)), (413, "too_large"));
+        assert_eq!(code(json!(0)), (400, "invalid_size"));
+        assert_eq!(code(json!(-5)), (400, "invalid_size"));
+        assert_eq!(code(json!(1.5)), (400, "invalid_size"));
+        assert_eq!(code(json!("12")), (400, "invalid_size"));
+    }
+
+    #[test]
+    fn view_mirrors_processed_flag() {
+        let mut r = FileRecord::pending(
+            FileName::parse("a.txt").unwrap(),
+            ContentType::from_stored("text/plain".into()),
+            FileSize::from_stored(3),
+        );
+        let v = serde_json::to_value(FileView::from(&r)).unwrap();
+        assert_eq!(v["status"], "pending");
+        assert_eq!(v["processed"], false);
+        assert_eq!(v["processed_at"], serde_json::Value::Null);
+        r.status = Status::Processed;
+        r.processed_at = Some(now());
+        let v = serde_json::to_value(FileView::from(&r)).unwrap();
+        assert_eq!(v["processed"], true);
+        assert!(v["processed_at"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,13 @@
+//! Picasso's core: everything the Lambda functions and the local stack share.
+//! The domain and the routers know nothing of AWS; adapters implement the ports.
+
+pub mod api;
+pub mod aws;
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod memory;
+pub mod processor;
+pub mod store;
+pub mod telemetry;

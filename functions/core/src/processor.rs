@@ -1,0 +1,228 @@
+//! The processor: decodes S3 notifications (through SQS or direct), and moves each
+//! file from `pending` to `processed` or `failed`, at most once in effect.
+
+use std::sync::Arc;
+
+use aws_lambda_events::s3::{S3Event, S3EventRecord};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Outcome, Transition};
+use crate::domain::{FileRecord, ObjectKey, now};
+use crate::store::{ObjectStore, StoredObject};
+
+/// What a Lambda invocation of the processor carries.
+#[derive(Debug)]
+pub enum Incoming {
+    Sqs(SqsEvent),
+    S3(S3Event),
+}
+
+impl Incoming {
+    /// SQS and S3 events both have `Records`; the first record's `eventSource` tells them apart.
+    pub fn from_value(v: Value) -> anyhow::Result<Self> {
+        let source = v
+            .pointer("/Records/0/eventSource")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(match source {
+            "aws:sqs" => Incoming::Sqs(serde_json::from_value(v)?),
+            "aws:s3" => Incoming::S3(serde_json::from_value(v)?),
+            "" if v
+                .get("Records")
+                .is_some_and(|r| r.as_array().is_some_and(Vec::is_empty)) =>
+            {
+                Incoming::S3(S3Event::default())
+            }
+            other => anyhow::bail!(
+                "unsupported event (eventSource {other:?}): expected an SQS or S3 event"
+            ),
+        })
+    }
+}
+
+/// A bucket and a decoded object key from one notification record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectRef {
+    /// Keys arrive URL-encoded, with `+` for a space.
+    pub fn from_record(r: &S3EventRecord) -> Option<Self> {
+        let key = r.s3.object.key.as_deref()?;
+        let key = urlencoding::decode(&key.replace('+', " "))
+            .ok()?
+            .into_owned();
+        Some(Self {
+            bucket: r.s3.bucket.name.clone()?,
+            key,
+        })
+    }
+}
+
+/// The body of an SQS message fed by S3: notifications, or the test event S3 sends once.
+#[derive(Debug)]
+pub enum Notification {
+    Objects(Vec<ObjectRef>),
+    Test,
+}
+
+impl Notification {
+    pub fn parse(body: &str) -> anyhow::Result<Self> {
+        #[derive(Deserialize)]
+        struct TestEvent {
+            #[serde(rename = "Event")]
+            event: String,
+        }
+        if let Ok(t) = serde_json::from_str::<TestEvent>(body) {
+            anyhow::ensure!(
+                t.event == "s3:TestEvent",
+                "unknown S3 message {:?}",
+                t.event
+            );
+            return Ok(Notification::Test);
+        }
+        let event: S3Event = serde_json::from_str(body)?;
+        Ok(Notification::Objects(objects(&event)))
+    }
+}
+
+fn objects(event: &S3Event) -> Vec<ObjectRef> {
+    event
+        .records
+        .iter()
+        .filter(|r| {
+            r.event_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ObjectCreated:"))
+        })
+        .filter_map(ObjectRef::from_record)
+        .collect()
+}
+
+/// How one object notification ended. Errors (`Err`) are transient: the caller retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Finished(Outcome),
+    /// Already finished by an earlier delivery of the same event.
+    Duplicate,
+    /// Nothing to do, and retrying would not change that.
+    Ignored(&'static str),
+}
+
+pub struct Processor {
+    pub catalog: Arc<dyn Catalog>,
+    pub store: Arc<dyn ObjectStore>,
+    pub bucket: String,
+}
+
+impl Processor {
+    pub async fn handle_object(&self, obj: &ObjectRef) -> anyhow::Result<Handled> {
+        if obj.bucket != self.bucket {
+            return Ok(Handled::Ignored("event for another bucket"));
+        }
+        let Some(key) = ObjectKey::parse(&obj.key) else {
+            return Ok(Handled::Ignored("key is not an upload"));
+        };
+        let Some(record) = self.catalog.get(key.file_id()).await? else {
+            return Ok(Handled::Ignored("no record for this key"));
+        };
+        if record.status.is_final() {
+            return Ok(Handled::Duplicate);
+        }
+        let Some(object) = self.store.head(key).await? else {
+            return Ok(Handled::Ignored("object no longer exists"));
+        };
+        let outcome = inspect(&record, object);
+        Ok(
+            match self.catalog.finish(record.id, &outcome, now()).await? {
+                Transition::Applied => Handled::Finished(outcome),
+                Transition::Skipped => Handled::Duplicate,
+            },
+        )
+    }
+
+    /// Logs each object's outcome; the first transient error is returned.
+    async fn handle_all(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
+        let mut first_err = None;
+        for obj in objects {
+            let file_id = ObjectKey::parse(&obj.key).map(|k| k.file_id().to_string());
+            match self.handle_object(obj).await {
+                Ok(h) => tracing::info!(file_id, key = %obj.key, outcome = ?h, "object handled"),
+                Err(e) => {
+                    tracing::warn!(file_id, key = %obj.key, error = format!("{e:#}"), "transient failure, will retry");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// An SQS batch: failed messages are reported so only they come back (ReportBatchItemFailures).
+    pub async fn handle_sqs(&self, event: &SqsEvent) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        for msg in &event.records {
+            if let Err(e) = self.handle_message(msg).await {
+                let id = msg.message_id.clone().unwrap_or_default();
+                tracing::warn!(
+                    message_id = id,
+                    error = format!("{e:#}"),
+                    "message returned to the queue"
+                );
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+
+    async fn handle_message(&self, msg: &SqsMessage) -> anyhow::Result<()> {
+        let body = msg.body.as_deref().unwrap_or_default();
+        match Notification::parse(body) {
+            Ok(Notification::Test) => {
+                tracing::info!("s3:TestEvent skipped");
+                Ok(())
+            }
+            Ok(Notification::Objects(objs)) => self.handle_all(&objs).await,
+            // A body that will never parse would loop until the DLQ: acknowledge it loudly instead.
+            Err(e) => {
+                tracing::error!(error = %e, body, "unreadable message dropped");
+                Ok(())
+            }
+        }
+    }
+
+    /// A direct S3 invocation: an error makes Lambda retry the whole event.
+    pub async fn handle_s3(&self, event: &S3Event) -> anyhow::Result<()> {
+        self.handle_all(&objects(event)).await
+    }
+
+    /// Entry point for the Lambda: any supported event in, the response Lambda expects out.
+    pub async fn handle_event(&self, event: Value) -> anyhow::Result<Value> {
+        match Incoming::from_value(event)? {
+            Incoming::Sqs(e) => Ok(serde_json::to_value(self.handle_sqs(&e).await)?),
+            Incoming::S3(e) => self.handle_s3(&e).await.map(|()| Value::Null),
+        }
+    }
+}
+
+/// The seam for type-specific processing: today it checks what arrived against what was declared.
+fn inspect(record: &FileRecord, object: StoredObject) -> Outcome {
+    if object.size != record.size.bytes() {
+        return Outcome::failed(
+            "size_mismatch",
+            format!(
+                "declared {} bytes but {} arrived",
+                record.size.bytes(),
+                object.size
+            ),
+        );
+    }
+    Outcome::Processed
+}

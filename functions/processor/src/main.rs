@@ -1,0 +1,22 @@
+//! Processes uploaded files, fed by SQS (S3 notifications) or directly by S3.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    picasso::telemetry::init();
+    let processor = Arc::new(picasso::aws::processor().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let processor = processor.clone();
+        async move {
+            processor
+                .handle_event(event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}
