@@ -30,24 +30,41 @@ pub struct AppState {
 
 /// `POST /upload`.
 pub fn upload_router(state: AppState) -> Router {
-    Router::new()
-        .route("/upload", post(create_upload))
-        .fallback(no_route)
-        .with_state(state)
+    finish(upload_routes(), state)
 }
 
 /// `GET /files` and `GET /files/{id}`.
 pub fn list_router(state: AppState) -> Router {
-    Router::new()
-        .route("/files", get(list_files))
-        .route("/files/{id}", get(get_file))
-        .fallback(no_route)
-        .with_state(state)
+    finish(list_routes(), state)
 }
 
 /// Every route of both functions, as the local stack serves them.
 pub fn router(state: AppState) -> Router {
-    upload_router(state.clone()).merge(list_router(state))
+    finish(upload_routes().merge(list_routes()), state)
+}
+
+fn upload_routes() -> Router<AppState> {
+    Router::new().route("/upload", post(create_upload))
+}
+
+fn list_routes() -> Router<AppState> {
+    Router::new()
+        .route("/files", get(list_files))
+        .route("/files/{id}", get(get_file))
+}
+
+/// Unknown paths and methods get the API's JSON error too.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(no_route)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path",
+            )
+        })
+        .with_state(state)
 }
 
 async fn no_route() -> ApiError {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,6 +10,38 @@ use serde_json::Value;
 use crate::catalog::{Catalog, Outcome, Transition};
 use crate::domain::{FileRecord, ObjectKey, now};
 use crate::store::{ObjectStore, StoredObject};
+
+/// An S3 event notification, reduced to what processing reads. `aws_lambda_events`' S3 types
+/// require fields (`userIdentity`, `requestParameters`…) that emulators and some
+/// producers omit, and a notification that fails to parse must not be lost over them.
+#[derive(Debug, Default, Deserialize)]
+pub struct S3Event {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<S3EventRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3EventRecord {
+    pub event_name: Option<String>,
+    pub s3: S3Entity,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Bucket {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Object {
+    pub key: Option<String>,
+}
 
 /// What a Lambda invocation of the processor carries.
 #[derive(Debug)]
@@ -190,11 +221,8 @@ impl Processor {
                 Ok(())
             }
             Ok(Notification::Objects(objs)) => self.handle_all(&objs).await,
-            // A body that will never parse would loop until the DLQ: acknowledge it loudly instead.
-            Err(e) => {
-                tracing::error!(error = %e, body, "unreadable message dropped");
-                Ok(())
-            }
+            // Kept, not dropped: after maxReceiveCount it rests in the DLQ for someone to read.
+            Err(e) => Err(e.context("message is not an S3 notification")),
         }
     }
 

@@ -1,0 +1,145 @@
+//! Every file in `events/` (the ones `sam local invoke` and `cargo lambda invoke` take)
+//! goes through the handler it is meant for, over in-memory adapters.
+
+mod common;
+
+use common::{MemoryApp, error_code, repo_path};
+use picasso::catalog::Catalog;
+use picasso::domain::{ContentType, FileId, FileName, FileRecord, FileSize, Status, now};
+use serde_json::Value;
+
+const A: &str = "0190a8a4-3f6e-7cc2-9b1e-2f4e5d6c7b8a";
+const B: &str = "0190a8a4-3f6e-7cc2-9b1e-2f4e5d6c7b8b";
+const DECLARED: u64 = 12345;
+
+/// An app whose catalog holds the two files the events name, and whose store holds
+/// A with its declared size and B with another size.
+async fn seeded() -> MemoryApp {
+    let app = MemoryApp::new();
+    for id in [A, B] {
+        let mut r = FileRecord::pending(
+            FileName::parse("cat.png").unwrap(),
+            ContentType::from_stored("image/png".into()),
+            FileSize::from_stored(DECLARED),
+        );
+        r.id = FileId::parse(id).unwrap();
+        app.catalog.insert(&r, now()).await.unwrap();
+    }
+    app.store
+        .put(&format!("uploads/{A}"), vec![0; DECLARED as usize]);
+    app.store.put(&format!("uploads/{B}"), vec![0; 100]);
+    app
+}
+
+async fn status_of(app: &MemoryApp, id: &str) -> Status {
+    app.catalog
+        .get(FileId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+async fn http_event(app: &MemoryApp, text: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(text).expect("an API Gateway HTTP API event");
+    let req = req.map(|b| axum::body::Body::from(b.to_vec()));
+    // The route decides which function's router serves it, as in template.yaml.
+    let router = if req.uri().path() == "/upload" {
+        picasso::api::upload_router(app.state.clone())
+    } else {
+        picasso::api::list_router(app.state.clone())
+    };
+    let (s, b) = common::send(router, req).await;
+    (s.as_u16(), b)
+}
+
+async fn check(name: &str, text: &str) {
+    let app = seeded().await;
+    let event: Value = serde_json::from_str(text).unwrap();
+    match name {
+        "upload-valid.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!(s, 201, "{b}");
+            assert_eq!(
+                (b["filename"].as_str(), b["status"].as_str()),
+                (Some("cat.png"), Some("pending"))
+            );
+        }
+        "upload-invalid.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (400, "invalid_filename"));
+        }
+        "upload-too-large.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (413, "too_large"));
+        }
+        "list.json" | "list-status.json" | "list-cursor.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!(s, 200, "{b}");
+            let ids: Vec<&str> = b["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_str().unwrap())
+                .collect();
+            let expected: &[&str] = match name {
+                "list.json" => &[B, A],
+                "list-status.json" => &[], // status=processed: nothing processed yet
+                _ => &[],                  // the cursor points at A: nothing older
+            };
+            assert_eq!(ids, expected);
+        }
+        "get.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, b["id"].as_str()), (200, Some(A)));
+        }
+        "get-missing.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (404, "not_found"));
+        }
+        "sqs-s3-batch.json" => {
+            let out = app.processor().handle_event(event).await.unwrap();
+            assert_eq!(out["batchItemFailures"], serde_json::json!([]));
+            assert_eq!(status_of(&app, A).await, Status::Processed);
+            let b = app
+                .catalog
+                .get(FileId::parse(B).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (b.status, b.error.unwrap().code.as_str()),
+                (Status::Failed, "size_mismatch")
+            );
+        }
+        "s3-put.json" => {
+            app.processor().handle_event(event).await.unwrap();
+            assert_eq!(status_of(&app, A).await, Status::Processed);
+            assert_eq!(status_of(&app, B).await, Status::Pending);
+        }
+        "sqs-s3-test-event.json" => {
+            let out = app.processor().handle_event(event).await.unwrap();
+            assert_eq!(out["batchItemFailures"], serde_json::json!([]));
+            assert_eq!(
+                (status_of(&app, A).await, status_of(&app, B).await),
+                (Status::Pending, Status::Pending)
+            );
+        }
+        other => panic!("events/{other} has no expectation here: add one"),
+    }
+}
+
+#[tokio::test]
+async fn every_event_file_runs_through_its_handler() {
+    let mut names: Vec<String> = std::fs::read_dir(repo_path("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 11, "{names:?}");
+    for name in &names {
+        let text = std::fs::read_to_string(repo_path("events").join(name)).unwrap();
+        check(name, &text).await;
+    }
+}

@@ -1,0 +1,260 @@
+//! The processor's event handling: decoding, idempotency, what is retried and what is not.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::MemoryApp;
+use picasso::catalog::{Catalog, Outcome, Transition};
+use picasso::domain::{FileId, FileRecord, Status};
+use picasso::processor::Processor;
+use serde_json::{Value, json};
+
+fn s3_record(key: &str) -> Value {
+    json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-28T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
+               "bucket": {"name": "picasso-uploads", "arn": "arn:aws:s3:::picasso-uploads"},
+               "object": {"key": key, "size": 3, "eTag": "0"}}
+    })
+}
+
+fn sqs_event(bodies: &[Value]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| json!({
+            "messageId": format!("m{i}"), "receiptHandle": "r", "body": b.to_string(),
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads", "awsRegion": "us-east-1"
+        }))
+        .collect();
+    json!({"Records": records})
+}
+
+fn notification(keys: &[&str]) -> Value {
+    json!({"Records": keys.iter().map(|k| s3_record(k)).collect::<Vec<_>>()})
+}
+
+async fn uploaded(app: &MemoryApp, body: &[u8]) -> FileId {
+    let (s, b) = app
+        .call(
+            "POST",
+            "/upload",
+            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": body.len()})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
+    app.store.put(&id.object_key().to_string(), body.to_vec());
+    id
+}
+
+async fn record(app: &MemoryApp, id: FileId) -> FileRecord {
+    app.catalog.get(id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_duplicated_event_leaves_one_correct_record() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, b"abc").await;
+    let event = sqs_event(&[notification(&[&format!("uploads/{id}")])]);
+    let out = app.processor().handle_event(event.clone()).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    let first = record(&app, id).await;
+    assert_eq!(first.status, Status::Processed);
+    assert!(first.processed_at.is_some());
+    let out = app.processor().handle_event(event).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(
+        record(&app, id).await,
+        first,
+        "second delivery changes nothing"
+    );
+    assert_eq!(app.catalog.newest(None, None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn keys_are_url_decoded() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, b"abc").await;
+    // Emulators escape the slash; S3 escapes spaces as '+'.
+    app.processor()
+        .handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])]))
+        .await
+        .unwrap();
+    assert_eq!(record(&app, id).await.status, Status::Processed);
+    let e: picasso::processor::Notification = picasso::processor::Notification::parse(
+        &notification(&["uploads/a+b%2Bc%C3%A9"]).to_string(),
+    )
+    .unwrap();
+    match e {
+        picasso::processor::Notification::Objects(o) => assert_eq!(o[0].key, "uploads/a b+cé"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
+    let app = MemoryApp::new();
+    let pending = uploaded(&app, b"abc").await;
+    app.store
+        .put(&pending.object_key().to_string(), b"abc".to_vec());
+    let not_put = {
+        let (_, b) = app
+            .call(
+                "POST",
+                "/upload",
+                Some(json!({"filename": "b.txt", "content_type": "text/plain", "size": 1})),
+            )
+            .await;
+        FileId::parse(b["id"].as_str().unwrap()).unwrap()
+    };
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-28T00:00:00Z", "Bucket": "picasso-uploads"});
+    let event = sqs_event(&[
+        test_event,
+        notification(&[&format!("uploads/{}", FileId::new())]),
+        notification(&[&format!("thumbnails/{pending}")]),
+        notification(&[&format!("uploads/{not_put}")]),
+    ]);
+    let out = app.processor().handle_event(event).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(
+        record(&app, pending).await.status,
+        Status::Pending,
+        "thumbnail keys do not process uploads"
+    );
+    assert_eq!(record(&app, not_put).await.status, Status::Pending);
+}
+
+#[tokio::test]
+async fn an_unreadable_message_goes_back_to_the_queue_towards_the_dlq() {
+    let app = MemoryApp::new();
+    let out = app
+        .processor()
+        .handle_event(sqs_event(&[
+            json!({"Records": []}),
+            json!("not an S3 notification"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+}
+
+#[tokio::test]
+async fn a_size_other_than_declared_fails_with_a_reason() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, b"abc").await;
+    app.store
+        .put(&id.object_key().to_string(), b"abcdef".to_vec());
+    app.processor()
+        .handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]}))
+        .await
+        .unwrap();
+    let r = record(&app, id).await;
+    assert_eq!(r.status, Status::Failed);
+    let e = r.error.unwrap();
+    assert_eq!(e.code, "size_mismatch");
+    assert!(
+        e.message.contains("declared 3 bytes but 6 arrived"),
+        "{}",
+        e.message
+    );
+}
+
+/// A catalog whose writes fail while `down` is set, as DynamoDB does when throttling.
+struct Flaky {
+    inner: Arc<picasso::memory::MemoryCatalog>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl Catalog for Flaky {
+    async fn insert(&self, r: &FileRecord, e: DateTime<Utc>) -> anyhow::Result<()> {
+        self.inner.insert(r, e).await
+    }
+    async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
+        self.inner.get(id).await
+    }
+    async fn newest(
+        &self,
+        s: Option<Status>,
+        a: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        self.inner.newest(s, a, n).await
+    }
+    async fn finish(
+        &self,
+        id: FileId,
+        o: &Outcome,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Transition> {
+        anyhow::ensure!(
+            !self.down.load(Ordering::SeqCst),
+            "ProvisionedThroughputExceededException"
+        );
+        self.inner.finish(id, o, at).await
+    }
+}
+
+#[tokio::test]
+async fn transient_errors_return_only_their_message_to_the_queue() {
+    let app = MemoryApp::new();
+    let a = uploaded(&app, b"abc").await;
+    let b = uploaded(&app, b"xyz").await;
+    let flaky = Arc::new(Flaky {
+        inner: app.catalog.clone(),
+        down: AtomicBool::new(true),
+    });
+    let processor = Processor {
+        catalog: flaky.clone(),
+        store: app.store.clone(),
+        bucket: "picasso-uploads".into(),
+    };
+    let event = sqs_event(&[
+        json!({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
+        notification(&[&format!("uploads/{a}")]),
+        notification(&[&format!("uploads/{b}")]),
+    ]);
+    let out = processor.handle_event(event.clone()).await.unwrap();
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]})
+    );
+    assert_eq!(record(&app, a).await.status, Status::Pending);
+    // Redelivered once the catalog is back: processed, nothing lost.
+    flaky.down.store(false, Ordering::SeqCst);
+    let out = processor.handle_event(event).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(record(&app, a).await.status, Status::Processed);
+    assert_eq!(record(&app, b).await.status, Status::Processed);
+}
+
+#[tokio::test]
+async fn a_direct_s3_event_with_a_transient_error_is_an_error_so_lambda_retries() {
+    let app = MemoryApp::new();
+    let a = uploaded(&app, b"abc").await;
+    let flaky = Arc::new(Flaky {
+        inner: app.catalog.clone(),
+        down: AtomicBool::new(true),
+    });
+    let processor = Processor {
+        catalog: flaky,
+        store: app.store.clone(),
+        bucket: "picasso-uploads".into(),
+    };
+    let event = json!({"Records": [s3_record(&format!("uploads/{a}"))]});
+    assert!(processor.handle_event(event).await.is_err());
+    assert!(
+        processor.handle_event(json!({"foo": 1})).await.is_err(),
+        "unknown event shapes are refused"
+    );
+}
