@@ -67,11 +67,14 @@ impl ObjectStore for S3Store {
             .presigned(PresigningConfig::expires_in(ttl)?)
             .await
             .context("presigning PUT")?;
-        // Content-Length is signed, and the browser sends it by itself; Host likewise.
+        // The client must send the signed headers it can set: Content-Type and any x-amz-*.
+        // Content-Length and Host are signed too, but browsers set those themselves; the
+        // SDK also adds headers (a trace id in Lambda) that are neither signed nor needed.
         let headers = req
             .headers()
             .filter(|(k, _)| {
-                !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("host")
+                let k = k.to_ascii_lowercase();
+                k == "content-type" || k.starts_with("x-amz-")
             })
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
             .collect();

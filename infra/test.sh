@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one test command (`make test`, run by .ci/run): installs the tools, checks the
+# template, starts the AWS emulator, and runs every test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p .test-run
+infra/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+
+echo "== sam validate --lint"
+AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
+
+echo "== AWS emulator (moto) with template.yaml's resources"
+trap 'infra/emulator.sh stop' EXIT
+eval "$(infra/emulator.sh start)"
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== Lambda binaries through the Runtime API (cargo lambda watch/invoke)"
+python -m pytest -q -p no:cacheprovider tests/test_lambda_runtime.py

@@ -1,0 +1,142 @@
+"""Each Lambda binary, main() included, served through the Lambda Runtime API by
+`cargo lambda watch` and invoked with `cargo lambda invoke` and the files in events/,
+against the AWS emulator that `make test` starts (its variables are in the environment)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+for var in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL"):
+    if var not in os.environ:
+        pytest.exit(f"{var} is not set: run `make test` (it starts the AWS emulator)", returncode=2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def watch(function: str):
+    """`cargo lambda watch` for one function; yields an invoke(event) -> response function."""
+    port = free_port()
+    log = open(ROOT / ".test-run" / f"watch-{function}.log", "w")
+    proc = subprocess.Popen(
+        ["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes",
+         "--manifest-path", str(ROOT / "functions" / function / "Cargo.toml")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert proc.poll() is None, f"cargo lambda watch exited: see .test-run/watch-{function}.log"
+            time.sleep(0.2)
+
+        def invoke(event: dict | str) -> dict:
+            args = ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--output-format", "json"]
+            if isinstance(event, str):
+                args += ["--data-file", str(EVENTS / event)]
+            else:
+                args += ["--data-ascii", json.dumps(event)]
+            out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, f"invoke {function} failed: {out.stderr}\n{out.stdout}"
+            return json.loads(out.stdout)
+
+        yield invoke
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def api_event(method: str, path: str, body: dict | None = None, query: str = "") -> dict:
+    """An API Gateway HTTP API event shaped like events/*.json."""
+    event = json.loads((EVENTS / "list.json").read_text())
+    event.update(routeKey=f"{method} {path}", rawPath=path, rawQueryString=query,
+                 queryStringParameters=dict(p.split("=", 1) for p in query.split("&") if p) or None,
+                 body=json.dumps(body) if body is not None else None, isBase64Encoded=False)
+    event["requestContext"]["http"].update(method=method, path=path)
+    return event
+
+
+def body(resp: dict) -> dict:
+    return json.loads(resp["body"])
+
+
+def sqs_batch() -> dict | None:
+    """One batch from the queue, as Lambda's SQS poller would deliver it."""
+    sqs = boto3.client("sqs")
+    msgs = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    if not msgs:
+        return None
+    template = json.loads((EVENTS / "sqs-s3-batch.json").read_text())["Records"][0]
+    return {"Records": [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"],
+                             body=m["Body"], md5OfBody=m["MD5OfBody"]) for m in msgs]}
+
+
+def test_event_files_through_each_function():
+    with watch("upload") as invoke:
+        ok = invoke("upload-valid.json")
+        assert ok["statusCode"] == 201, ok
+        assert body(ok)["status"] == "pending"
+        assert set(body(ok)["upload"]["headers"]) == {"content-type"}
+        bad = invoke("upload-invalid.json")
+        assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
+        big = invoke("upload-too-large.json")
+        assert (big["statusCode"], body(big)["error"]["code"]) == (413, "too_large")
+    with watch("list") as invoke:
+        for name in ("list.json", "list-status.json", "list-cursor.json"):
+            resp = invoke(name)
+            assert resp["statusCode"] == 200, (name, resp)
+            assert "items" in body(resp) and "next_cursor" in body(resp)
+        missing = invoke("get-missing.json")
+        assert (missing["statusCode"], body(missing)["error"]["code"]) == (404, "not_found")
+    with watch("processor") as invoke:
+        # Events for objects this deployment never issued are acknowledged, not retried.
+        assert invoke("sqs-s3-test-event.json") == {"batchItemFailures": []}
+        assert invoke("sqs-s3-batch.json") == {"batchItemFailures": []}
+        assert invoke("s3-put.json") is None
+
+
+def test_an_upload_through_all_three_functions():
+    data = b"a,b\n1,2\n" * 64
+    with watch("upload") as invoke:
+        resp = invoke(api_event("POST", "/upload", {"filename": "sheet.csv", "content_type": "text/csv", "size": len(data)}))
+    assert resp["statusCode"] == 201, resp
+    file = body(resp)
+    req = urllib.request.Request(file["upload"]["url"], data=data, method="PUT", headers=file["upload"]["headers"])
+    assert urllib.request.urlopen(req).status == 200
+
+    with watch("processor") as invoke, watch("list") as list_fn:
+        deadline = time.time() + 60
+        while True:
+            got = body(list_fn(api_event("GET", f"/files/{file['id']}", query="")))
+            if got["status"] == "processed":
+                break
+            assert time.time() < deadline, got
+            batch = sqs_batch()
+            if batch:
+                failures = invoke(batch)["batchItemFailures"]
+                assert failures == [], failures
+                sqs = boto3.client("sqs")
+                for r in batch["Records"]:
+                    sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=r["receiptHandle"])
+        assert got["processed"] is True and got["size"] == len(data)
+        listed = body(list_fn(api_event("GET", "/files", query="status=processed&limit=1000")))
+        assert file["id"] in [f["id"] for f in listed["items"]]
