@@ -18,5 +18,9 @@ eval "$(infra/emulator.sh start)"
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== Web page in a real browser (Chromium + Playwright)"
+infra/setup-browser.sh
+(cd tests/browser && node --test)
+
 echo "== Lambda binaries through the Runtime API (cargo lambda watch/invoke)"
 python -m pytest -q -p no:cacheprovider tests/test_lambda_runtime.py

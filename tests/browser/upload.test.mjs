@@ -1,0 +1,226 @@
+// Real-browser test of the upload page: starts the local stack (target/debug/picasso),
+// drives Debian's Chromium through playwright-core, uploads files through the page and
+// waits for the server to process them. Run: cd tests/browser && node --test
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = process.env.PICASSO_BIN
+  ? path.resolve(process.env.PICASSO_BIN)
+  : path.join(ROOT, 'target/debug/picasso');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// `SCREENSHOT=docs/screenshot.png` refreshes the README's picture.
+const SCREENSHOT = path.resolve(ROOT, process.env.SCREENSHOT ?? '.test-run/screenshot.png');
+const WAIT = 30_000;
+
+// ---------- a valid PNG, made here ----------
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function chunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+function makePng(width, height) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = [0]; // filter: none
+    for (let x = 0; x < width; x++) row.push((x * 255) / (width - 1), (y * 255) / (height - 1), 160);
+    rows.push(Buffer.from(row.map(Math.round)));
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+const PNG = { name: 'tiny.png', mimeType: 'image/png', buffer: makePng(4, 4) };
+const TEXT = {
+  name: 'notes.txt',
+  mimeType: 'text/plain',
+  buffer: Buffer.from('Picasso browser test.\n'.repeat(2000)),
+};
+const EXE = { name: 'x.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00fake') };
+
+// ---------- the stack ----------
+let stack, stackErr = '', stackOut = '', dataDir, api, browser, page;
+const pageErrors = [];
+
+function startStack() {
+  if (!existsSync(BIN)) {
+    throw new Error(`picasso binary not found at ${BIN}: build it with 'cargo build' or set PICASSO_BIN`);
+  }
+  dataDir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
+  stack = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  stack.stderr.on('data', (d) => { stackErr += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'API: http://…' banner line within 30 s; stdout:\n${stackOut}`)), WAIT);
+    stack.stdout.on('data', (d) => {
+      stackOut += d;
+      const m = /API:\s*(https?:\/\/\S+)/.exec(stackOut);
+      if (m) { clearTimeout(timer); resolve(m[1].replace(/\/+$/, '')); }
+    });
+    stack.on('error', (e) => { clearTimeout(timer); reject(e); });
+    stack.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`picasso exited early (code ${code}, signal ${signal}); stdout:\n${stackOut}`));
+    });
+  });
+}
+
+function stopStack() {
+  if (!stack || stack.exitCode !== null || stack.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => stack.kill('SIGKILL'), 5000);
+    stack.once('exit', () => { clearTimeout(kill); resolve(); });
+    stack.kill('SIGTERM');
+  });
+}
+
+// Prints the stack's stderr (and the page's errors) when a test fails, then rethrows.
+async function withLogs(fn) {
+  try {
+    await fn();
+  } catch (e) {
+    console.error(`--- picasso stderr ---\n${stackErr || '(empty)'}\n--- end picasso stderr ---`);
+    if (pageErrors.length) console.error(`--- page errors ---\n${pageErrors.join('\n')}`);
+    throw e;
+  }
+}
+
+const uploadRow = (name) => page.locator(`#uploads li.upload[data-filename="${name}"]`);
+
+describe('upload page in Chromium', { timeout: 120_000 }, () => {
+  before(async () => {
+    await withLogs(async () => {
+      api = await startStack();
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+          '--disable-sync', '--no-first-run'],
+      });
+      page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
+      page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
+      const res = await page.goto(`${api}/`);
+      assert.equal(res.status(), 200, 'GET / should serve the page');
+      await page.locator('h1', { hasText: 'Picasso' }).waitFor();
+    });
+  });
+
+  after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    await stopStack();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('two files upload with progress and get processed', async () => {
+    await withLogs(async () => {
+      await page.setInputFiles('#file-input', [PNG, TEXT]);
+
+      // Both uploads finish (or one fails, which ends the wait early with its message).
+      const handle = await page.waitForFunction((names) => {
+        const rows = names.map((n) => document.querySelector(`#uploads li.upload[data-filename="${n}"]`));
+        if (rows.some((r) => !r)) return false;
+        const state = rows.map((r) => ({
+          name: r.dataset.filename,
+          id: r.dataset.id || null,
+          progress: r.querySelector('progress.upload-progress').getAttribute('value'),
+          status: r.querySelector('.upload-status').textContent,
+          error: r.querySelector('.upload-error').textContent,
+        }));
+        return state.every((s) => s.progress === '100' && s.id) || state.some((s) => s.error) ? state : false;
+      }, [PNG.name, TEXT.name], { timeout: WAIT });
+      const state = await handle.jsonValue();
+      for (const s of state) {
+        assert.equal(s.error, '', `${s.name}: upload error shown: ${s.error}`);
+        assert.equal(s.progress, '100', `${s.name}: progress bar should reach 100`);
+        assert.ok(s.id, `${s.name}: row should carry the file id`);
+      }
+
+      // Both rows in the file list reach "processed".
+      for (const s of state) {
+        const status = page.locator(`#files tr[data-id="${s.id}"] td.status`);
+        await page.waitForFunction((id) => {
+          const td = document.querySelector(`#files tr[data-id="${id}"] td.status`);
+          return td && (td.textContent === 'processed' || td.textContent === 'failed');
+        }, s.id, { timeout: WAIT });
+        const row = page.locator(`#files tr[data-id="${s.id}"]`);
+        assert.equal(await status.textContent(), 'processed',
+          `${s.name}: status in the list; row reads: ${await row.innerText()}`);
+        assert.equal(await row.locator('td.filename').textContent(), s.name);
+        assert.equal(await status.locator(`.status-processed`).count(), 1, 'status badge class');
+      }
+
+      // The server agrees.
+      for (const s of state) {
+        const res = await fetch(`${api}/files/${s.id}`);
+        assert.equal(res.status, 200);
+        const file = await res.json();
+        assert.equal(file.status, 'processed');
+        assert.equal(file.processed, true);
+        assert.equal(file.size, s.name === PNG.name ? PNG.buffer.length : TEXT.buffer.length);
+      }
+    });
+  });
+
+  test('a refused file shows the API error next to it', async () => {
+    await withLogs(async () => {
+      await page.setInputFiles('#file-input', [EXE]);
+      const error = uploadRow(EXE.name).locator('.upload-error');
+      await page.waitForFunction((n) => {
+        const e = document.querySelector(`#uploads li.upload[data-filename="${n}"] .upload-error`);
+        return e && e.textContent.trim() !== '';
+      }, EXE.name, { timeout: WAIT });
+      const shown = await error.textContent();
+
+      // It is the API's own message for the same request.
+      const res = await fetch(`${api}/upload`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ filename: EXE.name, content_type: EXE.mimeType, size: EXE.buffer.length }),
+      });
+      assert.ok(res.status >= 400 && res.status < 500, `POST /upload for x.exe should be refused, got ${res.status}`);
+      const body = await res.json();
+      assert.ok(body.error && body.error.message, 'error body has error.message');
+      assert.equal(shown, body.error.message);
+      assert.ok(await uploadRow(EXE.name).evaluate((r) => r.classList.contains('error')));
+    });
+  });
+
+  test('page has no script errors; screenshot saved', async () => {
+    await withLogs(async () => {
+      assert.deepEqual(pageErrors.filter((e) => e.startsWith('pageerror')), []);
+      mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+      writeFileSync(SCREENSHOT, await page.screenshot({ fullPage: true }));
+      assert.ok(existsSync(SCREENSHOT));
+    });
+  });
+});
