@@ -62,14 +62,13 @@ impl Running {
     }
 }
 
-/// The same configuration variables as the Lambdas, with local defaults.
+/// The Lambdas' configuration variables for limits; resource names are the stack's own,
+/// whatever the environment says (it may name AWS resources).
 fn config() -> anyhow::Result<Config> {
-    Config::from_lookup(|k| {
-        std::env::var(k).ok().or(match k {
-            "TABLE_NAME" => Some("local".into()),
-            "BUCKET_NAME" => Some(BUCKET.into()),
-            _ => None,
-        })
+    Config::from_lookup(|k| match k {
+        "TABLE_NAME" => Some("local".into()),
+        "BUCKET_NAME" => Some(BUCKET.into()),
+        _ => std::env::var(k).ok(),
     })
 }
 
@@ -80,13 +79,7 @@ fn s3_client(endpoint: SocketAddr) -> aws_sdk_s3::Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(format!("http://{endpoint}"))
         .force_path_style(true)
-        .credentials_provider(Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
-            None,
-            None,
-            "picasso-local",
-        ))
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "picasso-local"))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -100,43 +93,24 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
 
     let (events, rx) = mpsc::channel::<Created>(4096);
     let fs = s3s_fs::FileSystem::new(&objects).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let mut builder =
-        s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, events.clone()));
+    let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, events.clone()));
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    let s3_listener = TcpListener::bind((opts.host, opts.s3_port))
-        .await
-        .context("binding the S3 port")?;
+    let s3_listener = TcpListener::bind((opts.host, opts.s3_port)).await.context("binding the S3 port")?;
     let s3_addr = s3_listener.local_addr()?;
-    let api_listener = TcpListener::bind((opts.host, opts.port))
-        .await
-        .context("binding the API port")?;
+    let api_listener = TcpListener::bind((opts.host, opts.port)).await.context("binding the API port")?;
     let api_addr = api_listener.local_addr()?;
 
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(S3Store::new(s3_client(s3_addr), &config.bucket_name));
-    let processor = Arc::new(Processor {
-        catalog: catalog.clone(),
-        store: store.clone(),
-        bucket: config.bucket_name.clone(),
-    });
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(s3_addr), &config.bucket_name));
+    let processor =
+        Arc::new(Processor { catalog: catalog.clone(), store: store.clone(), bucket: config.bucket_name.clone() });
     let bucket = config.bucket_name.clone();
-    let state = AppState {
-        catalog: catalog.clone(),
-        store: store.clone(),
-        config,
-    };
+    let state = AppState { catalog: catalog.clone(), store: store.clone(), config };
     let api = picasso::api::router(state)
         .route("/", get(|| async { Html(include_str!("web/index.html")) }))
         .layer(tower_http::cors::CorsLayer::permissive());
     let (shutdown, stopped) = watch::channel(false);
-    let servers = vec![
-        serve(
-            s3_listener,
-            storage::router(builder.build()),
-            stopped.clone(),
-        ),
-        serve(api_listener, api, stopped),
-    ];
+    let servers =
+        vec![serve(s3_listener, storage::router(builder.build()), stopped.clone()), serve(api_listener, api, stopped)];
 
     // Recovery reads objects through the S3 endpoint, so it runs once that serves.
     let recovered = if opts.process {
@@ -145,20 +119,10 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     } else {
         0
     };
-    Ok(Running {
-        api: api_addr,
-        s3: s3_addr,
-        recovered,
-        shutdown,
-        servers,
-    })
+    Ok(Running { api: api_addr, s3: s3_addr, recovered, shutdown, servers })
 }
 
-fn serve(
-    listener: TcpListener,
-    router: Router,
-    mut stopped: watch::Receiver<bool>,
-) -> JoinHandle<std::io::Result<()>> {
+fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -200,7 +164,5 @@ async fn recover(
 
 /// Lets tests and benchmarks reach the catalog behind a running stack's data directory.
 pub fn open_catalog(data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Catalog>> {
-    Ok(Arc::new(SqliteCatalog::open(
-        &data_dir.join("catalog.sqlite3"),
-    )?))
+    Ok(Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite3"))?))
 }
