@@ -13,11 +13,7 @@ use crate::storage::Created;
 
 const ATTEMPTS: u32 = 8;
 
-pub fn spawn(
-    mut rx: mpsc::Receiver<Created>,
-    processor: Arc<Processor>,
-    concurrency: usize,
-) -> JoinHandle<()> {
+pub fn spawn(mut rx: mpsc::Receiver<Created>, processor: Arc<Processor>, concurrency: usize) -> JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         while let Some(created) = rx.recv().await {
@@ -40,12 +36,7 @@ async fn deliver(processor: &Processor, created: &Created) {
         match processor.handle_event(event.clone()).await {
             Ok(_) => return,
             Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(
-                    key = created.key,
-                    attempt,
-                    error = format!("{e:#}"),
-                    "delivery failed, retrying"
-                );
+                tracing::warn!(key = created.key, attempt, error = format!("{e:#}"), "delivery failed, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }

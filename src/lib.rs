@@ -101,8 +101,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let api_addr = api_listener.local_addr()?;
 
     let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(s3_addr), &config.bucket_name));
-    let processor =
-        Arc::new(Processor { catalog: catalog.clone(), store: store.clone(), bucket: config.bucket_name.clone() });
+    let processor = Arc::new(Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone()));
     let bucket = config.bucket_name.clone();
     let state = AppState { catalog: catalog.clone(), store: store.clone(), config };
     let api = picasso::api::router(state)
@@ -142,7 +141,7 @@ async fn recover(
 ) -> anyhow::Result<usize> {
     let mut n = 0;
     let now = picasso::domain::now();
-    for record in catalog.pending()? {
+    for record in catalog.unfinished()? {
         match store.head(record.key()).await? {
             Some(obj) => {
                 let created = Created {

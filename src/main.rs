@@ -54,15 +54,9 @@ async fn main() -> anyhow::Result<()> {
         println!("Processing: off (uploads stay pending until a start with processing on)");
     }
     if stack.recovered > 0 {
-        println!(
-            "Recovered {} uploaded file(s) left pending by the last run",
-            stack.recovered
-        );
+        println!("Recovered {} uploaded file(s) left pending by the last run", stack.recovered);
     }
-    println!(
-        "Ready in {} ms. Press Ctrl-C to stop.",
-        t0.elapsed().as_millis()
-    );
+    println!("Ready in {} ms. Press Ctrl-C to stop.", t0.elapsed().as_millis());
     tokio::signal::ctrl_c().await?;
     println!("Stopping…");
     stack.stop().await

@@ -7,17 +7,16 @@ use std::sync::Mutex;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use picasso::catalog::{Catalog, Outcome, Transition};
-use picasso::domain::{
-    ContentType, Failure, FileId, FileName, FileRecord, FileSize, Status, rfc3339,
-};
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
+use picasso::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Status, rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// One connection: each statement takes microseconds, so a mutex beats a pool here,
 /// and running it inline beats a hop to a blocking thread.
 pub struct SqliteCatalog(Mutex<Connection>);
 
-const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message";
+const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
+     sha256, detected_type, metadata, thumbnail";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -36,6 +35,12 @@ impl SqliteCatalog {
                  processed_at  TEXT,
                  error_code    TEXT,
                  error_message TEXT,
+                 sha256        TEXT,
+                 detected_type TEXT,
+                 metadata      TEXT,
+                 thumbnail     TEXT,
+                 lease_token   TEXT,
+                 lease_until   INTEGER,
                  expires_at    INTEGER
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS files_by_status ON files (status, id);",
@@ -47,15 +52,16 @@ impl SqliteCatalog {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Pending records, oldest first: what start-up recovery looks at.
-    pub fn pending(&self) -> anyhow::Result<Vec<FileRecord>> {
+    /// Files left unfinished by the last run, oldest first. Only one process owns a data
+    /// directory, so their leases died with it: they go back to `pending`.
+    pub fn unfinished(&self) -> anyhow::Result<Vec<FileRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM files WHERE status IN ('pending', 'processing') ORDER BY id"
-        ))?;
-        let rows = stmt
-            .query_map([], from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        conn.execute(
+            "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL WHERE status = 'processing'",
+            [],
+        )?;
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM files WHERE status = 'pending' ORDER BY id"))?;
+        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -69,11 +75,7 @@ impl SqliteCatalog {
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.
-    pub fn insert_many(
-        &self,
-        records: &[FileRecord],
-        expires_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    pub fn insert_many(&self, records: &[FileRecord], expires_at: DateTime<Utc>) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -87,14 +89,16 @@ impl SqliteCatalog {
     }
 }
 
-const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, expires_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
+     error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
     r: &FileRecord,
     expires_at: DateTime<Utc>,
 ) -> rusqlite::Result<usize> {
+    let a = r.analysis.as_ref();
     stmt.execute(params![
         r.id.to_string(),
         r.filename.as_str(),
@@ -105,21 +109,20 @@ fn insert_with(
         r.processed_at.as_ref().map(rfc3339),
         r.error.as_ref().map(|f| f.code.as_str()),
         r.error.as_ref().map(|f| f.message.as_str()),
+        a.map(|a| a.sha256.as_str()),
+        a.map(|a| a.detected_type.as_str()),
+        a.map(|a| serde_json::Value::Object(a.metadata.clone()).to_string()),
+        a.and_then(|a| a.thumbnail.as_deref()),
         (!r.status.is_final()).then_some(expires_at.timestamp()),
     ])
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
-    };
+    let bad =
+        |i: usize, what: &str| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into());
     let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
         row.get::<_, Option<String>>(i)?
-            .map(|t| {
-                DateTime::parse_from_rfc3339(&t)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| bad(i, "bad time"))
-            })
+            .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|_| bad(i, "bad time")))
             .transpose()
     };
     let id: String = row.get(0)?;
@@ -133,12 +136,19 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
         status: status.parse().map_err(|_| bad(4, "bad status"))?,
         uploaded_at: time(5)?.ok_or_else(|| bad(5, "no time"))?,
         processed_at: time(6)?,
-        error: match (
-            row.get::<_, Option<String>>(7)?,
-            row.get::<_, Option<String>>(8)?,
-        ) {
+        error: match (row.get::<_, Option<String>>(7)?, row.get::<_, Option<String>>(8)?) {
             (Some(code), Some(message)) => Some(Failure { code, message }),
             _ => None,
+        },
+        analysis: match row.get::<_, Option<String>>(9)? {
+            None => None,
+            Some(sha256) => Some(Analysis {
+                sha256,
+                detected_type: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                metadata: serde_json::from_str(&row.get::<_, Option<String>>(11)?.unwrap_or_else(|| "{}".into()))
+                    .map_err(|_| bad(11, "bad metadata"))?,
+                thumbnail: row.get(12)?,
+            }),
         },
     })
 }
@@ -153,17 +163,11 @@ impl Catalog for SqliteCatalog {
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?;
         Ok(stmt.query_row([id.to_string()], from_row).optional()?)
     }
 
-    async fn newest(
-        &self,
-        status: Option<Status>,
-        after: Option<FileId>,
-        n: usize,
-    ) -> anyhow::Result<Vec<FileRecord>> {
+    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
         // The maximum id sorts after every UUID, so one statement serves the first page too.
         let after = after.map_or_else(|| "~".to_owned(), |a| a.to_string());
         let conn = self.conn();
@@ -173,32 +177,79 @@ impl Catalog for SqliteCatalog {
                 .query_map(params![after, n as i64], from_row)?
                 .collect::<Result<Vec<_>, _>>()?,
             Some(s) => conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"))?
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM files WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+                ))?
                 .query_map(params![s.as_str(), after, n as i64], from_row)?
                 .collect::<Result<Vec<_>, _>>()?,
         };
         Ok(rows)
     }
 
+    async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached(
+                "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL
+                 WHERE id = ?1 AND (status = 'pending' OR (status = 'processing' AND lease_until < ?4))",
+            )?
+            .execute(params![
+                id.to_string(),
+                lease.token.to_string(),
+                lease.until.timestamp_millis(),
+                now.timestamp_millis()
+            ])?;
+        let record = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?
+            .query_row([id.to_string()], from_row)
+            .optional()?;
+        Ok(match (n, record) {
+            (_, None) => Claim::Missing,
+            (1, Some(r)) => Claim::Claimed(r),
+            (_, Some(r)) if r.status.is_final() => Claim::Final,
+            (_, Some(_)) => Claim::Busy,
+        })
+    }
+
     async fn finish(
         &self,
         id: FileId,
+        lease: &Lease,
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition> {
-        let (code, message) = match outcome {
-            Outcome::Processed => (None, None),
-            Outcome::Failed(f) => (Some(f.code.as_str()), Some(f.message.as_str())),
-        };
-        let n = self.conn().prepare_cached(
-            "UPDATE files SET status = ?2, processed_at = ?3, error_code = ?4, error_message = ?5, expires_at = NULL
-             WHERE id = ?1 AND status IN ('pending', 'processing')",
-        )?
-        .execute(params![id.to_string(), outcome.status().as_str(), rfc3339(&at), code, message])?;
-        Ok(if n == 1 {
-            Transition::Applied
-        } else {
-            Transition::Skipped
-        })
+        let f = outcome.failure();
+        let a = outcome.analysis();
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE files SET status = ?3, processed_at = ?4, error_code = ?5, error_message = ?6,
+                   sha256 = ?7, detected_type = ?8, metadata = ?9, thumbnail = ?10, lease_token = NULL, lease_until = NULL
+                 WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
+            )?
+            .execute(params![
+                id.to_string(),
+                lease.token.to_string(),
+                outcome.status().as_str(),
+                rfc3339(&at),
+                f.map(|f| f.code.as_str()),
+                f.map(|f| f.message.as_str()),
+                a.map(|a| a.sha256.as_str()),
+                a.map(|a| a.detected_type.as_str()),
+                a.map(|a| serde_json::Value::Object(a.metadata.clone()).to_string()),
+                a.and_then(|a| a.thumbnail.as_deref()),
+            ])?;
+        Ok(if n == 1 { Transition::Applied } else { Transition::Skipped })
+    }
+
+    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL
+             WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
+            )?
+            .execute(params![id.to_string(), lease.token.to_string()])?;
+        Ok(if n == 1 { Transition::Applied } else { Transition::Skipped })
     }
 }

@@ -28,9 +28,7 @@ pub struct Created {
 impl Created {
     /// The notification AWS sends for it, field for field; keys are URL-encoded as S3 does.
     pub fn to_event(&self) -> Value {
-        let key = urlencoding::encode(&self.key)
-            .replace("%2F", "/")
-            .replace("%20", "+");
+        let key = urlencoding::encode(&self.key).replace("%2F", "/").replace("%20", "+");
         let now = picasso::domain::now();
         json!({"Records": [{
             "eventVersion": "2.1",
@@ -65,60 +63,32 @@ impl NotifyingStore {
 
 #[async_trait::async_trait]
 impl S3 for NotifyingStore {
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or_default().max(0) as u64;
         let resp = self.fs.put_object(req).await?;
         // Same filter as the template's notification: derived objects never re-trigger processing.
         if key.starts_with(ObjectKey::PREFIX) {
-            let etag = resp
-                .output
-                .e_tag
-                .as_ref()
-                .map(|e| e.value().to_owned())
-                .unwrap_or_default();
+            let etag = resp.output.e_tag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default();
             // Backpressure rather than loss: a full queue slows PUTs down.
-            let _ = self
-                .events
-                .send(Created {
-                    bucket,
-                    key,
-                    size,
-                    etag,
-                })
-                .await;
+            let _ = self.events.send(Created { bucket, key, size, etag }).await;
         }
         Ok(resp)
     }
 
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         self.fs.head_object(req).await
     }
 
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.fs.get_object(req).await
     }
 
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.fs.head_bucket(req).await
     }
 
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.fs.delete_object(req).await
     }
 }
@@ -133,10 +103,7 @@ pub fn router(service: s3s::service::S3Service) -> Router {
                 Ok(r) => r.map(Body::new),
                 Err(e) => {
                     tracing::error!(error = ?e, "storage endpoint error");
-                    Response::builder()
-                        .status(StatusCode::INTERNAL_SERVER_ERROR)
-                        .body(Body::empty())
-                        .unwrap()
+                    Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(Body::empty()).unwrap()
                 }
             };
             Ok::<_, Infallible>(resp)

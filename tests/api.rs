@@ -17,13 +17,7 @@ mod upload {
     #[tokio::test]
     async fn returns_a_pending_file_and_a_bound_presigned_put() {
         let app = MemoryApp::new();
-        let (status, body) = app
-            .call(
-                "POST",
-                "/upload",
-                Some(upload_body("chat 猫.png", "image/png", 12345)),
-            )
-            .await;
+        let (status, body) = app.call("POST", "/upload", Some(upload_body("chat 猫.png", "image/png", 12345))).await;
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().unwrap();
         assert!(FileId::parse(id).is_some(), "UUIDv7 id: {id}");
@@ -37,28 +31,15 @@ mod upload {
         let upload = &body["upload"];
         assert_eq!(upload["method"], "PUT");
         let url = upload["url"].as_str().unwrap();
-        assert!(
-            url.contains(&format!("uploads/{id}")),
-            "server-chosen key in {url}"
-        );
-        assert!(
-            url.contains("size=12345") && url.contains("ttl=900"),
-            "{url}"
-        );
+        assert!(url.contains(&format!("uploads/{id}")), "server-chosen key in {url}");
+        assert!(url.contains("size=12345") && url.contains("ttl=900"), "{url}");
         assert_eq!(upload["headers"], json!({"content-type": "image/png"}));
-        let uploaded =
-            chrono::DateTime::parse_from_rfc3339(body["uploaded_at"].as_str().unwrap()).unwrap();
-        let expires =
-            chrono::DateTime::parse_from_rfc3339(upload["expires_at"].as_str().unwrap()).unwrap();
+        let uploaded = chrono::DateTime::parse_from_rfc3339(body["uploaded_at"].as_str().unwrap()).unwrap();
+        let expires = chrono::DateTime::parse_from_rfc3339(upload["expires_at"].as_str().unwrap()).unwrap();
         assert_eq!((expires - uploaded).num_seconds(), 900);
 
         // Recorded as pending before the response.
-        let stored = app
-            .catalog
-            .get(FileId::parse(id).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = app.catalog.get(FileId::parse(id).unwrap()).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::Pending);
         assert_eq!(stored.filename.as_str(), "chat 猫.png");
     }
@@ -69,104 +50,34 @@ mod upload {
         let cases: Vec<(&str, &str, u16, &str)> = vec![
             ("not json", "", 400, "invalid_json"),
             ("[1, 2]", "", 400, "invalid_json"),
-            (
-                r#"{"content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "missing_field",
-            ),
-            (
-                r#"{"filename": "a.png", "size": 1}"#,
-                "",
-                400,
-                "missing_field",
-            ),
-            (
-                r#"{"filename": "a.png", "content_type": "image/png"}"#,
-                "",
-                400,
-                "missing_field",
-            ),
-            (
-                r#"{"filename": 7, "content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "invalid_field",
-            ),
-            (
-                r#"{"filename": "a.png", "content_type": "image/png", "size": 1048577}"#,
-                "",
-                413,
-                "too_large",
-            ),
-            (
-                r#"{"filename": "a.png", "content_type": "image/png", "size": 0}"#,
-                "",
-                400,
-                "invalid_size",
-            ),
-            (
-                r#"{"filename": "a.png", "content_type": "image/png", "size": -3}"#,
-                "",
-                400,
-                "invalid_size",
-            ),
-            (
-                r#"{"filename": "a.png", "content_type": "image/png", "size": "12"}"#,
-                "",
-                400,
-                "invalid_size",
-            ),
+            (r#"{"content_type": "image/png", "size": 1}"#, "", 400, "missing_field"),
+            (r#"{"filename": "a.png", "size": 1}"#, "", 400, "missing_field"),
+            (r#"{"filename": "a.png", "content_type": "image/png"}"#, "", 400, "missing_field"),
+            (r#"{"filename": 7, "content_type": "image/png", "size": 1}"#, "", 400, "invalid_field"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": 1048577}"#, "", 413, "too_large"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": 0}"#, "", 400, "invalid_size"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": -3}"#, "", 400, "invalid_size"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": "12"}"#, "", 400, "invalid_size"),
             (
                 r#"{"filename": "a.exe", "content_type": "application/x-msdownload", "size": 1}"#,
                 "",
                 415,
                 "unsupported_content_type",
             ),
-            (
-                r#"{"filename": "a.png", "content_type": "nonsense", "size": 1}"#,
-                "",
-                400,
-                "invalid_content_type",
-            ),
-            (
-                r#"{"filename": "", "content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "invalid_filename",
-            ),
-            (
-                r#"{"filename": "../etc/passwd", "content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "invalid_filename",
-            ),
-            (
-                r#"{"filename": "a\\b.png", "content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "invalid_filename",
-            ),
-            (
-                r#"{"filename": "a\u0007.png", "content_type": "image/png", "size": 1}"#,
-                "",
-                400,
-                "invalid_filename",
-            ),
+            (r#"{"filename": "a.png", "content_type": "nonsense", "size": 1}"#, "", 400, "invalid_content_type"),
+            (r#"{"filename": "", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
+            (r#"{"filename": "../etc/passwd", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
+            (r#"{"filename": "a\\b.png", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
+            (r#"{"filename": "a\u0007.png", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
         ];
         for (body, _, status, code) in cases {
             let (s, b) = app.call_raw("POST", "/upload", body).await;
             assert_eq!((s.as_u16(), error_code(&b)), (status, code), "{body}");
         }
         let long = "x".repeat(256);
-        let (s, b) = app
-            .call("POST", "/upload", Some(upload_body(&long, "image/png", 1)))
-            .await;
+        let (s, b) = app.call("POST", "/upload", Some(upload_body(&long, "image/png", 1))).await;
         assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_filename"));
-        assert!(
-            app.catalog.newest(None, None, 10).await.unwrap().is_empty(),
-            "nothing recorded"
-        );
+        assert!(app.catalog.newest(None, None, 10).await.unwrap().is_empty(), "nothing recorded");
     }
 }
 
@@ -176,17 +87,8 @@ mod list {
     async fn upload_n(app: &MemoryApp, n: usize) -> Vec<String> {
         let mut ids = Vec::new();
         for i in 0..n {
-            let (s, b) = app
-                .call(
-                    "POST",
-                    "/upload",
-                    Some(upload_body(
-                        &format!("f{i}.txt"),
-                        "text/plain",
-                        1 + i as i64,
-                    )),
-                )
-                .await;
+            let (s, b) =
+                app.call("POST", "/upload", Some(upload_body(&format!("f{i}.txt"), "text/plain", 1 + i as i64))).await;
             assert_eq!(s, 201);
             ids.push(b["id"].as_str().unwrap().to_owned());
         }
@@ -200,12 +102,7 @@ mod list {
         ids.reverse();
         let (s, b) = app.call("GET", "/files", None).await;
         assert_eq!(s, 200);
-        let all: Vec<&str> = b["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_str().unwrap())
-            .collect();
+        let all: Vec<&str> = b["items"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
         assert_eq!(all, ids, "default limit covers all, newest first");
         assert_eq!(b["next_cursor"], Value::Null);
 
@@ -230,14 +127,10 @@ mod list {
         let app = MemoryApp::new();
         let ids = upload_n(&app, 4).await;
         let first = FileId::parse(&ids[0]).unwrap();
-        app.catalog
-            .finish(
-                first,
-                &picasso::catalog::Outcome::Processed,
-                picasso::domain::now(),
-            )
-            .await
-            .unwrap();
+        let lease = picasso::catalog::Lease::new(picasso::domain::now(), std::time::Duration::from_secs(60));
+        app.catalog.claim(first, &lease, picasso::domain::now()).await.unwrap();
+        let done = picasso::catalog::Outcome::Processed(Default::default());
+        app.catalog.finish(first, &lease, &done, picasso::domain::now()).await.unwrap();
         let (_, b) = app.call("GET", "/files?status=processed", None).await;
         let items = b["items"].as_array().unwrap();
         assert_eq!(items.len(), 1);
@@ -246,23 +139,11 @@ mod list {
         let (_, b) = app.call("GET", "/files?status=pending&limit=2", None).await;
         assert_eq!(b["items"].as_array().unwrap().len(), 2);
         let cursor = b["next_cursor"].as_str().unwrap().to_owned();
-        let (_, b) = app
-            .call(
-                "GET",
-                &format!("/files?status=pending&limit=2&cursor={cursor}"),
-                None,
-            )
-            .await;
+        let (_, b) = app.call("GET", &format!("/files?status=pending&limit=2&cursor={cursor}"), None).await;
         assert_eq!(b["items"].as_array().unwrap().len(), 1);
         assert_eq!(b["next_cursor"], Value::Null);
         // A cursor from one listing is refused by another.
-        let (s, b) = app
-            .call(
-                "GET",
-                &format!("/files?status=failed&cursor={cursor}"),
-                None,
-            )
-            .await;
+        let (s, b) = app.call("GET", &format!("/files?status=failed&cursor={cursor}"), None).await;
         assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_cursor"));
     }
 
@@ -293,17 +174,9 @@ mod list {
         assert_eq!(s, 200);
         assert_eq!(b["id"], ids[0]);
         assert!(b.get("upload").is_none());
-        for missing in [
-            FileId::new().to_string(),
-            "nope".into(),
-            ids[0].to_uppercase(),
-        ] {
+        for missing in [FileId::new().to_string(), "nope".into(), ids[0].to_uppercase()] {
             let (s, b) = app.call("GET", &format!("/files/{missing}"), None).await;
-            assert_eq!(
-                (s.as_u16(), error_code(&b)),
-                (404, "not_found"),
-                "{missing}"
-            );
+            assert_eq!((s.as_u16(), error_code(&b)), (404, "not_found"), "{missing}");
         }
         let (s, b) = app.call("GET", "/nowhere", None).await;
         assert_eq!((s.as_u16(), error_code(&b)), (404, "not_found"));

@@ -46,25 +46,14 @@ impl Env {
         } else {
             picasso::api::list_router(self.state.clone())
         };
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json");
-        let req = req
-            .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
-            .unwrap();
+        let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
         let (s, b) = common::send(router, req).await;
         (s.as_u16(), b)
     }
 
     /// Asks for an upload slot and PUTs `bytes` to it, as a client would.
-    async fn upload(
-        &self,
-        filename: &str,
-        content_type: &str,
-        declared: usize,
-        bytes: Vec<u8>,
-    ) -> String {
+    async fn upload(&self, filename: &str, content_type: &str, declared: usize, bytes: Vec<u8>) -> String {
         let (s, file) = self
             .call(
                 "POST",
@@ -118,10 +107,7 @@ impl Env {
             .iter()
             .map(|f| f["itemIdentifier"].as_str().unwrap())
             .collect();
-        for m in msgs
-            .iter()
-            .filter(|m| !failed.contains(&m.message_id().unwrap()))
-        {
+        for m in msgs.iter().filter(|m| !failed.contains(&m.message_id().unwrap())) {
             self.sqs
                 .delete_message()
                 .queue_url(&self.queue_url)
@@ -142,11 +128,7 @@ impl Env {
             if file["status"] == "processed" || file["status"] == "failed" {
                 return file;
             }
-            assert!(
-                Instant::now() < deadline,
-                "file {id} still {} after 60 s",
-                file["status"]
-            );
+            assert!(Instant::now() < deadline, "file {id} still {} after 60 s", file["status"]);
             self.deliver_batch().await;
         }
     }
@@ -156,9 +138,7 @@ impl Env {
 async fn an_upload_goes_from_pending_to_processed() {
     let env = env().await;
     let bytes = b"hello, picasso\n".repeat(100);
-    let id = env
-        .upload("notes — été.txt", "text/plain", bytes.len(), bytes)
-        .await;
+    let id = env.upload("notes — été.txt", "text/plain", bytes.len(), bytes).await;
     let file = env.until_final(&id).await;
     assert_eq!(file["status"], "processed", "{file}");
     assert_eq!(file["processed"], true);
@@ -166,25 +146,14 @@ async fn an_upload_goes_from_pending_to_processed() {
     assert!(file["processed_at"].is_string());
     assert_eq!(file["error"], Value::Null);
 
-    let (_, list) = env
-        .call("GET", "/files?status=processed&limit=1000", None)
-        .await;
-    assert!(
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["id"] == id.as_str()),
-        "{list}"
-    );
+    let (_, list) = env.call("GET", "/files?status=processed&limit=1000", None).await;
+    assert!(list["items"].as_array().unwrap().iter().any(|f| f["id"] == id.as_str()), "{list}");
 }
 
 #[tokio::test]
 async fn a_duplicated_event_leaves_one_correct_record() {
     let env = env().await;
-    let id = env
-        .upload("dup.json", "application/json", 2, b"{}".to_vec())
-        .await;
+    let id = env.upload("dup.json", "application/json", 2, b"{}".to_vec()).await;
     let first = env.until_final(&id).await;
     assert_eq!(first["status"], "processed");
     // Redeliver the very notification S3 sent.
@@ -215,10 +184,7 @@ async fn an_event_for_an_unknown_key_is_acknowledged() {
         {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
          "s3": {"bucket": {"name": bucket}, "object": {"key": "uploads/not-an-id"}}}
     ]});
-    env.processor
-        .handle_event(event)
-        .await
-        .expect("acknowledged, not retried");
+    env.processor.handle_event(event).await.expect("acknowledged, not retried");
     let (s, b) = env.call("GET", &format!("/files/{unknown}"), None).await;
     assert_eq!((s, error_code(&b)), (404, "not_found"));
 }
@@ -228,9 +194,7 @@ async fn a_size_other_than_declared_ends_failed_with_a_reason() {
     // Real S3 refuses such a PUT (the length is signed); the emulator does not, which lets
     // this test reach the processor's own check.
     let env = env().await;
-    let id = env
-        .upload("short.csv", "text/csv", 10, b"a,b\n1,2\n".to_vec())
-        .await;
+    let id = env.upload("short.csv", "text/csv", 10, b"a,b\n1,2\n".to_vec()).await;
     let file = env.until_final(&id).await;
     assert_eq!(file["status"], "failed");
     assert_eq!(file["processed"], false);
@@ -245,9 +209,7 @@ async fn rejected_uploads_write_nothing() {
         .call(
             "POST",
             "/upload",
-            Some(
-                json!({"filename": "x.exe", "content_type": "application/x-msdownload", "size": 5}),
-            ),
+            Some(json!({"filename": "x.exe", "content_type": "application/x-msdownload", "size": 5})),
         )
         .await;
     assert_eq!((s, error_code(&b)), (415, "unsupported_content_type"));
@@ -260,7 +222,13 @@ async fn listing_pages_through_dynamodb_newest_first() {
     let env = env().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let (s, f) = env.call("POST", "/upload", Some(json!({"filename": format!("p{i}.png"), "content_type": "image/png", "size": 1}))).await;
+        let (s, f) = env
+            .call(
+                "POST",
+                "/upload",
+                Some(json!({"filename": format!("p{i}.png"), "content_type": "image/png", "size": 1})),
+            )
+            .await;
         assert_eq!(s, 201);
         ids.push(f["id"].as_str().unwrap().to_owned());
     }
@@ -288,8 +256,6 @@ async fn listing_pages_through_dynamodb_newest_first() {
         let expected: Vec<&String> = ids.iter().rev().collect();
         assert_eq!(ours, expected);
     }
-    let (s, b) = env
-        .call("GET", "/files?cursor=djE6KjpzdXJwcmlzZQ", None)
-        .await;
+    let (s, b) = env.call("GET", "/files?cursor=djE6KjpzdXJwcmlzZQ", None).await;
     assert_eq!((s, error_code(&b)), (400, "invalid_cursor"));
 }

@@ -25,19 +25,16 @@ async fn seeded() -> MemoryApp {
         r.id = FileId::parse(id).unwrap();
         app.catalog.insert(&r, now()).await.unwrap();
     }
-    app.store
-        .put(&format!("uploads/{A}"), vec![0; DECLARED as usize]);
-    app.store.put(&format!("uploads/{B}"), vec![0; 100]);
+    // A: a real PNG of the declared size (trailing bytes after IEND are ignored); B: too short.
+    let mut a = common::png(40, 30);
+    a.resize(DECLARED as usize, 0);
+    app.store.put_bytes(&format!("uploads/{A}"), a);
+    app.store.put_bytes(&format!("uploads/{B}"), vec![0; 100]);
     app
 }
 
 async fn status_of(app: &MemoryApp, id: &str) -> Status {
-    app.catalog
-        .get(FileId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .status
+    app.catalog.get(FileId::parse(id).unwrap()).await.unwrap().unwrap().status
 }
 
 async fn http_event(app: &MemoryApp, text: &str) -> (u16, Value) {
@@ -60,10 +57,7 @@ async fn check(name: &str, text: &str) {
         "upload-valid.json" => {
             let (s, b) = http_event(&app, text).await;
             assert_eq!(s, 201, "{b}");
-            assert_eq!(
-                (b["filename"].as_str(), b["status"].as_str()),
-                (Some("cat.png"), Some("pending"))
-            );
+            assert_eq!((b["filename"].as_str(), b["status"].as_str()), (Some("cat.png"), Some("pending")));
         }
         "upload-invalid.json" => {
             let (s, b) = http_event(&app, text).await;
@@ -76,12 +70,7 @@ async fn check(name: &str, text: &str) {
         "list.json" | "list-status.json" | "list-cursor.json" => {
             let (s, b) = http_event(&app, text).await;
             assert_eq!(s, 200, "{b}");
-            let ids: Vec<&str> = b["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["id"].as_str().unwrap())
-                .collect();
+            let ids: Vec<&str> = b["items"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
             let expected: &[&str] = match name {
                 "list.json" => &[B, A],
                 "list-status.json" => &[], // status=processed: nothing processed yet
@@ -101,16 +90,8 @@ async fn check(name: &str, text: &str) {
             let out = app.processor().handle_event(event).await.unwrap();
             assert_eq!(out["batchItemFailures"], serde_json::json!([]));
             assert_eq!(status_of(&app, A).await, Status::Processed);
-            let b = app
-                .catalog
-                .get(FileId::parse(B).unwrap())
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(
-                (b.status, b.error.unwrap().code.as_str()),
-                (Status::Failed, "size_mismatch")
-            );
+            let b = app.catalog.get(FileId::parse(B).unwrap()).await.unwrap().unwrap();
+            assert_eq!((b.status, b.error.unwrap().code.as_str()), (Status::Failed, "size_mismatch"));
         }
         "s3-put.json" => {
             app.processor().handle_event(event).await.unwrap();
@@ -120,10 +101,7 @@ async fn check(name: &str, text: &str) {
         "sqs-s3-test-event.json" => {
             let out = app.processor().handle_event(event).await.unwrap();
             assert_eq!(out["batchItemFailures"], serde_json::json!([]));
-            assert_eq!(
-                (status_of(&app, A).await, status_of(&app, B).await),
-                (Status::Pending, Status::Pending)
-            );
+            assert_eq!((status_of(&app, A).await, status_of(&app, B).await), (Status::Pending, Status::Pending));
         }
         other => panic!("events/{other} has no expectation here: add one"),
     }

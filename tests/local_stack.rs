@@ -46,29 +46,19 @@ impl Stack {
             }
         }
         std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child,
-            api: api.expect("banner names the API"),
-            s3: s3.expect("banner names S3"),
-        }
+        Self { child, api: api.expect("banner names the API"), s3: s3.expect("banner names S3") }
     }
 
     /// Ctrl-C, and the process must exit cleanly.
     fn stop(mut self) {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(status.success(), "exit status {status}");
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "did not stop within 10 s of Ctrl-C"
-            );
+            assert!(Instant::now() < deadline, "did not stop within 10 s of Ctrl-C");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -82,19 +72,10 @@ impl Drop for Stack {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap()
 }
 
-async fn request_upload(
-    http: &reqwest::Client,
-    api: &str,
-    name: &str,
-    ctype: &str,
-    size: usize,
-) -> Value {
+async fn request_upload(http: &reqwest::Client, api: &str, name: &str, ctype: &str, size: usize) -> Value {
     let resp = http
         .post(format!("{api}/upload"))
         .json(&json!({"filename": name, "content_type": ctype, "size": size}))
@@ -105,33 +86,16 @@ async fn request_upload(
     resp.json().await.unwrap()
 }
 
-async fn put(
-    http: &reqwest::Client,
-    file: &Value,
-    url: &str,
-    body: Vec<u8>,
-    override_type: Option<&str>,
-) -> u16 {
+async fn put(http: &reqwest::Client, file: &Value, url: &str, body: Vec<u8>, override_type: Option<&str>) -> u16 {
     let mut req = http.put(url).body(body);
     for (k, v) in file["upload"]["headers"].as_object().unwrap() {
-        req = req.header(
-            k,
-            override_type
-                .filter(|_| k == "content-type")
-                .unwrap_or(v.as_str().unwrap()),
-        );
+        req = req.header(k, override_type.filter(|_| k == "content-type").unwrap_or(v.as_str().unwrap()));
     }
     req.send().await.unwrap().status().as_u16()
 }
 
 async fn get_file(http: &reqwest::Client, api: &str, id: &str) -> Value {
-    http.get(format!("{api}/files/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    http.get(format!("{api}/files/{id}")).send().await.unwrap().json().await.unwrap()
 }
 
 async fn until_final(http: &reqwest::Client, api: &str, id: &str) -> Value {
@@ -152,28 +116,13 @@ async fn upload_put_and_see_it_processed() {
     let stack = Stack::start(&data, &[], &[]);
     let http = client();
     let page = http.get(format!("{}/", stack.api)).send().await.unwrap();
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("Picasso"));
 
     let bytes = b"hello from the local stack\n".to_vec();
-    let file = request_upload(
-        &http,
-        &stack.api,
-        "hello wörld.txt",
-        "text/plain",
-        bytes.len(),
-    )
-    .await;
+    let file = request_upload(&http, &stack.api, "hello wörld.txt", "text/plain", bytes.len()).await;
     let url = file["upload"]["url"].as_str().unwrap();
-    assert!(
-        url.starts_with(&stack.s3),
-        "presigned for the embedded endpoint: {url}"
-    );
+    assert!(url.starts_with(&stack.s3), "presigned for the embedded endpoint: {url}");
     let resp = http
         .put(url)
         .header("content-type", "text/plain")
@@ -188,19 +137,9 @@ async fn upload_put_and_see_it_processed() {
 
     let id = file["id"].as_str().unwrap();
     let done = until_final(&http, &stack.api, id).await;
-    assert_eq!(
-        (done["status"].as_str(), done["processed"].as_bool()),
-        (Some("processed"), Some(true)),
-        "{done}"
-    );
-    let list: Value = http
-        .get(format!("{}/files?status=processed", stack.api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!((done["status"].as_str(), done["processed"].as_bool()), (Some("processed"), Some(true)), "{done}");
+    let list: Value =
+        http.get(format!("{}/files?status=processed", stack.api)).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"][0]["id"], id);
     assert_eq!(list["items"][0]["filename"], "hello wörld.txt");
     stack.stop();
@@ -214,10 +153,7 @@ async fn storage_answers_browser_preflights() {
     let http = client();
     let file = request_upload(&http, &stack.api, "a.png", "image/png", 4).await;
     let resp = http
-        .request(
-            reqwest::Method::OPTIONS,
-            file["upload"]["url"].as_str().unwrap(),
-        )
+        .request(reqwest::Method::OPTIONS, file["upload"]["url"].as_str().unwrap())
         .header("origin", "http://127.0.0.1:1234")
         .header("access-control-request-method", "PUT")
         .header("access-control-request-headers", "content-type")
@@ -225,16 +161,8 @@ async fn storage_answers_browser_preflights() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    assert_eq!(
-        resp.headers()["access-control-allow-origin"],
-        "http://127.0.0.1:1234"
-    );
-    assert!(
-        resp.headers()["access-control-allow-methods"]
-            .to_str()
-            .unwrap()
-            .contains("PUT")
-    );
+    assert_eq!(resp.headers()["access-control-allow-origin"], "http://127.0.0.1:1234");
+    assert!(resp.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -247,42 +175,17 @@ async fn refused_puts_store_nothing_and_process_nothing() {
     let file = request_upload(&http, &stack.api, "a.txt", "text/plain", 5).await;
     let url = file["upload"]["url"].as_str().unwrap();
     let id = file["id"].as_str().unwrap();
-    assert_eq!(
-        put(&http, &file, url, b"hello!".to_vec(), None).await,
-        403,
-        "longer than signed"
-    );
-    assert_eq!(
-        put(&http, &file, url, b"hell".to_vec(), None).await,
-        403,
-        "shorter than signed"
-    );
-    assert_eq!(
-        put(&http, &file, url, b"hello".to_vec(), Some("image/png")).await,
-        403,
-        "other content type"
-    );
+    assert_eq!(put(&http, &file, url, b"hello!".to_vec(), None).await, 403, "longer than signed");
+    assert_eq!(put(&http, &file, url, b"hell".to_vec(), None).await, 403, "shorter than signed");
+    assert_eq!(put(&http, &file, url, b"hello".to_vec(), Some("image/png")).await, 403, "other content type");
     let other = url.replace(id, &picasso::domain::FileId::new().to_string());
-    assert_eq!(
-        put(&http, &file, &other, b"hello".to_vec(), None).await,
-        403,
-        "other key"
-    );
+    assert_eq!(put(&http, &file, &other, b"hello".to_vec(), None).await, 403, "other key");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        put(&http, &file, url, b"hello".to_vec(), None).await,
-        403,
-        "expired"
-    );
+    assert_eq!(put(&http, &file, url, b"hello".to_vec(), None).await, 403, "expired");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(get_file(&http, &stack.api, id).await["status"], "pending");
-    let stored: Vec<_> = std::fs::read_dir(data.join("objects/picasso-uploads"))
-        .unwrap()
-        .collect();
-    assert!(
-        stored.iter().all(|e| !e.as_ref().unwrap().path().is_file()),
-        "no object written"
-    );
+    let stored: Vec<_> = std::fs::read_dir(data.join("objects/picasso-uploads")).unwrap().collect();
+    assert!(stored.iter().all(|e| !e.as_ref().unwrap().path().is_file()), "no object written");
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -293,17 +196,7 @@ async fn a_file_uploaded_before_a_restart_is_processed_after_it() {
     let stack = Stack::start(&data, &["--no-processing"], &[]);
     let http = client();
     let file = request_upload(&http, &stack.api, "later.csv", "text/csv", 4).await;
-    assert_eq!(
-        put(
-            &http,
-            &file,
-            file["upload"]["url"].as_str().unwrap(),
-            b"a,b\n".to_vec(),
-            None
-        )
-        .await,
-        200
-    );
+    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), b"a,b\n".to_vec(), None).await, 200);
     let never = request_upload(&http, &stack.api, "never.csv", "text/csv", 4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = file["id"].as_str().unwrap();
@@ -311,15 +204,9 @@ async fn a_file_uploaded_before_a_restart_is_processed_after_it() {
     stack.stop();
 
     let stack = Stack::start(&data, &[], &[]);
-    assert_eq!(
-        until_final(&http, &stack.api, id).await["status"],
-        "processed"
-    );
+    assert_eq!(until_final(&http, &stack.api, id).await["status"], "processed");
     // The one whose bytes never came stays pending until its expiry.
-    assert_eq!(
-        get_file(&http, &stack.api, never["id"].as_str().unwrap()).await["status"],
-        "pending"
-    );
+    assert_eq!(get_file(&http, &stack.api, never["id"].as_str().unwrap()).await["status"], "pending");
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -335,20 +222,8 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
             let (http, api) = (http.clone(), stack.api.clone());
             tokio::spawn(async move {
                 let body = format!("file number {i}\n").into_bytes();
-                let file =
-                    request_upload(&http, &api, &format!("f{i}.txt"), "text/plain", body.len())
-                        .await;
-                assert_eq!(
-                    put(
-                        &http,
-                        &file,
-                        file["upload"]["url"].as_str().unwrap(),
-                        body,
-                        None
-                    )
-                    .await,
-                    200
-                );
+                let file = request_upload(&http, &api, &format!("f{i}.txt"), "text/plain", body.len()).await;
+                assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), body, None).await, 200);
                 file["id"].as_str().unwrap().to_owned()
             })
         })
@@ -359,14 +234,8 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let list: Value = http
-            .get(format!("{}/files?limit=1000", stack.api))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value =
+            http.get(format!("{}/files?limit=1000", stack.api)).send().await.unwrap().json().await.unwrap();
         let items = list["items"].as_array().unwrap();
         let processed = items.iter().filter(|f| f["status"] == "processed").count();
         if processed == N {
@@ -377,10 +246,7 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
             assert_eq!(listed, ids, "every upload listed once");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{processed}/{N} processed after 60 s"
-        );
+        assert!(Instant::now() < deadline, "{processed}/{N} processed after 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stack.stop();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::MemoryApp;
-use picasso::catalog::{Catalog, Outcome, Transition};
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
 use picasso::domain::{FileId, FileRecord, Status};
 use picasso::processor::Processor;
 use serde_json::{Value, json};
@@ -27,11 +27,13 @@ fn sqs_event(bodies: &[Value]) -> Value {
     let records: Vec<Value> = bodies
         .iter()
         .enumerate()
-        .map(|(i, b)| json!({
-            "messageId": format!("m{i}"), "receiptHandle": "r", "body": b.to_string(),
-            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads", "awsRegion": "us-east-1"
-        }))
+        .map(|(i, b)| {
+            json!({
+                "messageId": format!("m{i}"), "receiptHandle": "r", "body": b.to_string(),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads", "awsRegion": "us-east-1"
+            })
+        })
         .collect();
     json!({"Records": records})
 }
@@ -42,15 +44,11 @@ fn notification(keys: &[&str]) -> Value {
 
 async fn uploaded(app: &MemoryApp, body: &[u8]) -> FileId {
     let (s, b) = app
-        .call(
-            "POST",
-            "/upload",
-            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": body.len()})),
-        )
+        .call("POST", "/upload", Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": body.len()})))
         .await;
     assert_eq!(s, 201);
     let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
-    app.store.put(&id.object_key().to_string(), body.to_vec());
+    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
     id
 }
 
@@ -70,11 +68,7 @@ async fn a_duplicated_event_leaves_one_correct_record() {
     assert!(first.processed_at.is_some());
     let out = app.processor().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
-    assert_eq!(
-        record(&app, id).await,
-        first,
-        "second delivery changes nothing"
-    );
+    assert_eq!(record(&app, id).await, first, "second delivery changes nothing");
     assert_eq!(app.catalog.newest(None, None, 10).await.unwrap().len(), 1);
 }
 
@@ -83,15 +77,10 @@ async fn keys_are_url_decoded() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     // Emulators escape the slash; S3 escapes spaces as '+'.
-    app.processor()
-        .handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])]))
-        .await
-        .unwrap();
+    app.processor().handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])])).await.unwrap();
     assert_eq!(record(&app, id).await.status, Status::Processed);
-    let e: picasso::processor::Notification = picasso::processor::Notification::parse(
-        &notification(&["uploads/a+b%2Bc%C3%A9"]).to_string(),
-    )
-    .unwrap();
+    let e: picasso::processor::Notification =
+        picasso::processor::Notification::parse(&notification(&["uploads/a+b%2Bc%C3%A9"]).to_string()).unwrap();
     match e {
         picasso::processor::Notification::Objects(o) => assert_eq!(o[0].key, "uploads/a b+cé"),
         other => panic!("{other:?}"),
@@ -102,15 +91,10 @@ async fn keys_are_url_decoded() {
 async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
     let app = MemoryApp::new();
     let pending = uploaded(&app, b"abc").await;
-    app.store
-        .put(&pending.object_key().to_string(), b"abc".to_vec());
+    app.store.put_bytes(&pending.object_key().to_string(), b"abc".to_vec());
     let not_put = {
         let (_, b) = app
-            .call(
-                "POST",
-                "/upload",
-                Some(json!({"filename": "b.txt", "content_type": "text/plain", "size": 1})),
-            )
+            .call("POST", "/upload", Some(json!({"filename": "b.txt", "content_type": "text/plain", "size": 1})))
             .await;
         FileId::parse(b["id"].as_str().unwrap()).unwrap()
     };
@@ -123,11 +107,7 @@ async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
     ]);
     let out = app.processor().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
-    assert_eq!(
-        record(&app, pending).await.status,
-        Status::Pending,
-        "thumbnail keys do not process uploads"
-    );
+    assert_eq!(record(&app, pending).await.status, Status::Pending, "thumbnail keys do not process uploads");
     assert_eq!(record(&app, not_put).await.status, Status::Pending);
 }
 
@@ -136,37 +116,28 @@ async fn an_unreadable_message_goes_back_to_the_queue_towards_the_dlq() {
     let app = MemoryApp::new();
     let out = app
         .processor()
-        .handle_event(sqs_event(&[
-            json!({"Records": []}),
-            json!("not an S3 notification"),
-        ]))
+        .handle_event(sqs_event(&[json!({"Records": []}), json!("not an S3 notification")]))
         .await
         .unwrap();
-    assert_eq!(
-        out,
-        json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
-    );
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
 }
 
 #[tokio::test]
 async fn a_size_other_than_declared_fails_with_a_reason() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
-    app.store
-        .put(&id.object_key().to_string(), b"abcdef".to_vec());
-    app.processor()
-        .handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]}))
-        .await
-        .unwrap();
+    app.store.put_bytes(&id.object_key().to_string(), b"abcdef".to_vec());
+    app.processor().handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]})).await.unwrap();
     let r = record(&app, id).await;
     assert_eq!(r.status, Status::Failed);
     let e = r.error.unwrap();
     assert_eq!(e.code, "size_mismatch");
-    assert!(
-        e.message.contains("declared 3 bytes but 6 arrived"),
-        "{}",
-        e.message
-    );
+    assert!(e.message.contains("declared 3 bytes but more arrived"), "{}", e.message);
+    let short = uploaded(&app, b"abcd").await;
+    app.store.put_bytes(&short.object_key().to_string(), b"ab".to_vec());
+    app.processor().handle_event(json!({"Records": [s3_record(&format!("uploads/{short}"))]})).await.unwrap();
+    let e = record(&app, short).await.error.unwrap();
+    assert_eq!((e.code.as_str(), e.message.as_str()), ("size_mismatch", "declared 4 bytes but 2 arrived"));
 }
 
 /// A catalog whose writes fail while `down` is set, as DynamoDB does when throttling.
@@ -183,25 +154,18 @@ impl Catalog for Flaky {
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
         self.inner.get(id).await
     }
-    async fn newest(
-        &self,
-        s: Option<Status>,
-        a: Option<FileId>,
-        n: usize,
-    ) -> anyhow::Result<Vec<FileRecord>> {
+    async fn newest(&self, s: Option<Status>, a: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
         self.inner.newest(s, a, n).await
     }
-    async fn finish(
-        &self,
-        id: FileId,
-        o: &Outcome,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<Transition> {
-        anyhow::ensure!(
-            !self.down.load(Ordering::SeqCst),
-            "ProvisionedThroughputExceededException"
-        );
-        self.inner.finish(id, o, at).await
+    async fn claim(&self, id: FileId, l: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
+        self.inner.claim(id, l, now).await
+    }
+    async fn finish(&self, id: FileId, l: &Lease, o: &Outcome, at: DateTime<Utc>) -> anyhow::Result<Transition> {
+        anyhow::ensure!(!self.down.load(Ordering::SeqCst), "ProvisionedThroughputExceededException");
+        self.inner.finish(id, l, o, at).await
+    }
+    async fn release(&self, id: FileId, l: &Lease) -> anyhow::Result<Transition> {
+        self.inner.release(id, l).await
     }
 }
 
@@ -210,25 +174,15 @@ async fn transient_errors_return_only_their_message_to_the_queue() {
     let app = MemoryApp::new();
     let a = uploaded(&app, b"abc").await;
     let b = uploaded(&app, b"xyz").await;
-    let flaky = Arc::new(Flaky {
-        inner: app.catalog.clone(),
-        down: AtomicBool::new(true),
-    });
-    let processor = Processor {
-        catalog: flaky.clone(),
-        store: app.store.clone(),
-        bucket: "picasso-uploads".into(),
-    };
+    let flaky = Arc::new(Flaky { inner: app.catalog.clone(), down: AtomicBool::new(true) });
+    let processor = Processor::new(flaky.clone(), app.store.clone(), "picasso-uploads");
     let event = sqs_event(&[
         json!({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
         notification(&[&format!("uploads/{a}")]),
         notification(&[&format!("uploads/{b}")]),
     ]);
     let out = processor.handle_event(event.clone()).await.unwrap();
-    assert_eq!(
-        out,
-        json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]})
-    );
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}));
     assert_eq!(record(&app, a).await.status, Status::Pending);
     // Redelivered once the catalog is back: processed, nothing lost.
     flaky.down.store(false, Ordering::SeqCst);
@@ -242,19 +196,9 @@ async fn transient_errors_return_only_their_message_to_the_queue() {
 async fn a_direct_s3_event_with_a_transient_error_is_an_error_so_lambda_retries() {
     let app = MemoryApp::new();
     let a = uploaded(&app, b"abc").await;
-    let flaky = Arc::new(Flaky {
-        inner: app.catalog.clone(),
-        down: AtomicBool::new(true),
-    });
-    let processor = Processor {
-        catalog: flaky,
-        store: app.store.clone(),
-        bucket: "picasso-uploads".into(),
-    };
+    let flaky = Arc::new(Flaky { inner: app.catalog.clone(), down: AtomicBool::new(true) });
+    let processor = Processor::new(flaky, app.store.clone(), "picasso-uploads");
     let event = json!({"Records": [s3_record(&format!("uploads/{a}"))]});
     assert!(processor.handle_event(event).await.is_err());
-    assert!(
-        processor.handle_event(json!({"foo": 1})).await.is_err(),
-        "unknown event shapes are refused"
-    );
+    assert!(processor.handle_event(json!({"foo": 1})).await.is_err(), "unknown event shapes are refused");
 }

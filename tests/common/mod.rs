@@ -35,16 +35,8 @@ impl MemoryApp {
     pub fn new() -> Self {
         let catalog = Arc::new(MemoryCatalog::default());
         let store = Arc::new(MemoryStore::default());
-        let state = AppState {
-            catalog: catalog.clone(),
-            store: store.clone(),
-            config: Arc::new(test_config()),
-        };
-        Self {
-            state,
-            catalog,
-            store,
-        }
+        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(test_config()) };
+        Self { state, catalog, store }
     }
 
     pub fn router(&self) -> Router {
@@ -52,39 +44,21 @@ impl MemoryApp {
     }
 
     pub fn processor(&self) -> picasso::processor::Processor {
-        picasso::processor::Processor {
-            catalog: self.catalog.clone(),
-            store: self.store.clone(),
-            bucket: self.state.config.bucket_name.clone(),
-        }
+        picasso::processor::Processor::new(
+            self.catalog.clone(),
+            self.store.clone(),
+            self.state.config.bucket_name.clone(),
+        )
     }
 
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json");
-        let req = req
-            .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
-            .unwrap();
+        let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
         send(self.router(), req).await
     }
 
-    pub async fn call_raw(
-        &self,
-        method: &str,
-        uri: &str,
-        body: &'static str,
-    ) -> (StatusCode, Value) {
-        send(
-            self.router(),
-            Request::builder()
-                .method(method)
-                .uri(uri)
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+    pub async fn call_raw(&self, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
+        send(self.router(), Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap()).await
     }
 }
 
@@ -92,23 +66,81 @@ pub async fn send(router: Router, req: Request<Body>) -> (StatusCode, Value) {
     let resp = router.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    let json =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
     (status, json)
 }
 
 /// Asserts the API's error shape and returns the code.
 pub fn error_code(body: &Value) -> &str {
     let e = &body["error"];
-    assert!(
-        e["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without a message: {body}"
-    );
-    e["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not an error body: {body}"))
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
+    e["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A PNG of `w`×`h` with a gradient, so thumbnails have something to keep.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A JPEG of `w`×`h` whose EXIF says to rotate it (orientation 6: 90° clockwise).
+pub fn jpeg_rotated(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x % 256) as u8, 0, 0]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = out.into_inner();
+    // APP1 "Exif": big-endian TIFF header, one IFD entry: Orientation (0x0112), SHORT, 1, value 6.
+    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut with_exif = jpeg[..2].to_vec();
+    with_exif.extend_from_slice(&[0xff, 0xe1]);
+    with_exif.extend_from_slice(&len.to_be_bytes());
+    with_exif.extend_from_slice(&app1);
+    with_exif.extend_from_slice(&jpeg[2..]);
+    with_exif
+}
+
+/// A tiny PNG whose header claims 100 000 × 100 000 pixels: 30 GB once decoded.
+pub fn png_bomb() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc_input);
+        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -14,9 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::config::Config;
-use crate::domain::{
-    ContentType, FileId, FileName, FileRecord, FileSize, FileView, Status, rfc3339,
-};
+use crate::domain::{ContentType, FileId, FileName, FileRecord, FileSize, FileView, Status, rfc3339};
 use crate::error::ApiError;
 use crate::store::ObjectStore;
 
@@ -48,9 +46,7 @@ fn upload_routes() -> Router<AppState> {
 }
 
 fn list_routes() -> Router<AppState> {
-    Router::new()
-        .route("/files", get(list_files))
-        .route("/files/{id}", get(get_file))
+    Router::new().route("/files", get(list_files)).route("/files/{id}", get(get_file))
 }
 
 /// Unknown paths and methods get the API's JSON error too.
@@ -58,11 +54,7 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(no_route)
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this path",
-            )
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path")
         })
         .with_state(state)
 }
@@ -81,31 +73,23 @@ pub struct UploadRequest {
 
 impl UploadRequest {
     pub fn parse(body: &[u8], config: &Config) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
-                format!("request body is not valid JSON: {e}"),
-            )
-        })?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
         let Value::Object(obj) = value else {
-            return Err(ApiError::bad_request(
-                "invalid_json",
-                "request body must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
         };
         let field = |name: &str| -> Result<&Value, ApiError> {
-            obj.get(name).filter(|v| !v.is_null()).ok_or_else(|| {
-                ApiError::bad_request("missing_field", format!("field {name:?} is required"))
-            })
+            obj.get(name)
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| ApiError::bad_request("missing_field", format!("field {name:?} is required")))
         };
         let text = |name: &'static str| -> Result<&str, ApiError> {
-            field(name)?.as_str().ok_or_else(|| {
-                ApiError::bad_request("invalid_field", format!("field {name:?} must be a string"))
-            })
+            field(name)?
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request("invalid_field", format!("field {name:?} must be a string")))
         };
         // Missing fields first, in a stable order, then each field's own rules.
-        let (filename, content_type, size) =
-            (text("filename")?, text("content_type")?, field("size")?);
+        let (filename, content_type, size) = (text("filename")?, text("content_type")?, field("size")?);
         Ok(Self {
             filename: FileName::parse(filename)?,
             size: FileSize::parse(size, config.max_upload_bytes)?,
@@ -121,12 +105,7 @@ async fn create_upload(State(st): State<AppState>, body: Bytes) -> Result<Respon
     // Presign first: it can fail, and a failure must leave nothing behind.
     let put = st
         .store
-        .presign_put(
-            record.key(),
-            record.content_type.as_str(),
-            record.size.bytes(),
-            ttl,
-        )
+        .presign_put(record.key(), record.content_type.as_str(), record.size.bytes(), ttl)
         .await
         .map_err(ApiError::internal)?;
     let expires_at = record.uploaded_at + ttl;
@@ -136,11 +115,7 @@ async fn create_upload(State(st): State<AppState>, body: Bytes) -> Result<Respon
         .map_err(ApiError::internal)?;
     tracing::info!(file_id = %record.id, size = record.size.bytes(), content_type = record.content_type.as_str(), "upload slot issued");
     let mut body = serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?;
-    let headers: Map<String, Value> = put
-        .headers
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let headers: Map<String, Value> = put.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     body["upload"] = json!({
         "method": "PUT",
         "url": put.url,
@@ -162,26 +137,16 @@ impl ListParams {
     pub fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
         let limit = match q.get("limit") {
             None => DEFAULT_LIMIT,
-            Some(l) => l
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_limit",
-                        format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
+            Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+            })?,
         };
         let status = match q.get("status").map(String::as_str) {
             None | Some("") => None,
             Some(s) => Some(s.parse::<Status>().map_err(|_| {
                 ApiError::bad_request(
                     "invalid_status",
-                    format!(
-                        "status must be one of {}",
-                        Status::ALL.map(Status::as_str).join(", ")
-                    ),
+                    format!("status must be one of {}", Status::ALL.map(Status::as_str).join(", ")),
                 )
             })?),
         };
@@ -189,11 +154,7 @@ impl ListParams {
             None | Some("") => None,
             Some(c) => Some(Cursor::decode(c, status)?),
         };
-        Ok(Self {
-            limit,
-            status,
-            cursor,
-        })
+        Ok(Self { limit, status, cursor })
     }
 }
 
@@ -203,30 +164,42 @@ async fn list_files(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let p = ListParams::parse(&q)?;
-    let page = st
-        .catalog
-        .list(p.status, p.cursor.as_ref(), p.limit)
-        .await
-        .map_err(ApiError::internal)?;
-    let items: Vec<FileView> = page.items.iter().map(FileView::from).collect();
-    Ok(Json(
-        json!({"items": items, "next_cursor": page.next.map(|c| c.encode())}),
-    ))
+    let page = st.catalog.list(p.status, p.cursor.as_ref(), p.limit).await.map_err(ApiError::internal)?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        items.push(view(&st, r, false).await?);
+    }
+    Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.encode())})))
 }
 
-async fn get_file(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn get_file(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let missing = || ApiError::not_found(format!("no file with id {id:?}"));
     let file_id = FileId::parse(&id).ok_or_else(missing)?;
-    let record = st
-        .catalog
-        .get(file_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(missing)?;
-    Ok(Json(
-        serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?,
-    ))
+    let record = st.catalog.get(file_id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    Ok(Json(view(&st, &record, true).await?))
+}
+
+/// How long the links in file objects stay valid.
+const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The file object, with short-lived links: the thumbnail's, and the file's own on request.
+async fn view(st: &AppState, r: &FileRecord, with_download: bool) -> Result<Value, ApiError> {
+    let mut v = FileView::from(r);
+    if let Some(thumb) = r.analysis.as_ref().and_then(|a| a.thumbnail.as_deref()) {
+        v.thumbnail_url = Some(st.store.presign_get(thumb, LINK_TTL, None).await.map_err(ApiError::internal)?);
+    }
+    let mut value = serde_json::to_value(v).map_err(ApiError::internal)?;
+    if with_download {
+        let url = match r.status {
+            Status::Processed => Some(
+                st.store
+                    .presign_get(&r.key().to_string(), LINK_TTL, Some(r.filename.as_str()))
+                    .await
+                    .map_err(ApiError::internal)?,
+            ),
+            _ => None,
+        };
+        value["download_url"] = json!(url);
+    }
+    Ok(value)
 }

@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, Outcome, Transition};
+use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
 use crate::config::Config;
 use crate::domain::{
-    ContentType, Failure, FileId, FileName, FileRecord, FileSize, ObjectKey, Status, rfc3339,
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, ObjectKey, Status, rfc3339,
 };
-use crate::store::{ObjectStore, PresignedPut, StoredObject};
+use crate::store::{ObjectReader, ObjectStore, PresignedPut, StoredObject};
 
 /// Loads the SDK configuration once. The standard variables apply, `AWS_ENDPOINT_URL*`
 /// included, so the same binaries run against an emulator.
@@ -25,12 +25,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// Virtual-hosted buckets need DNS an emulator does not have: use path style when the endpoint is overridden.
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(overridden)
-        .build();
+    let overridden =
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(overridden).build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
@@ -41,10 +38,7 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-        }
+        Self { client, bucket: bucket.into() }
     }
 }
 
@@ -78,24 +72,54 @@ impl ObjectStore for S3Store {
             })
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
             .collect();
-        Ok(PresignedPut {
-            url: req.uri().to_owned(),
-            headers,
-        })
+        Ok(PresignedPut { url: req.uri().to_owned(), headers })
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String> {
+        let disposition = download_as.map(|name| {
+            // RFC 6266: an ASCII fallback plus the exact UTF-8 name.
+            let ascii: String = name
+                .chars()
+                .map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' })
+                .collect();
+            format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", urlencoding::encode(name))
+        });
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_response_content_disposition(disposition)
+            .presigned(PresigningConfig::expires_in(ttl)?)
+            .await
+            .context("presigning GET")?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn open(&self, key: ObjectKey) -> anyhow::Result<Option<ObjectReader>> {
+        match self.client.get_object().bucket(&self.bucket).key(key.to_string()).send().await {
+            Ok(out) => Ok(Some(Box::pin(out.body.into_async_read()))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("GET {key}"))),
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .with_context(|| format!("PUT {key}"))?;
+        Ok(())
     }
 
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key.to_string())
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(StoredObject {
-                size: out.content_length().unwrap_or_default().max(0) as u64,
-            })),
+        match self.client.head_object().bucket(&self.bucket).key(key.to_string()).send().await {
+            Ok(out) => Ok(Some(StoredObject { size: out.content_length().unwrap_or_default().max(0) as u64 })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context(format!("HEAD {key}"))),
         }
@@ -114,10 +138,7 @@ pub struct DynamoCatalog {
 
 impl DynamoCatalog {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 }
 
@@ -134,10 +155,7 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
         ("size".into(), AttributeValue::N(r.size.bytes().to_string())),
         ("status".into(), s(r.status.as_str())),
         ("uploaded_at".into(), s(rfc3339(&r.uploaded_at))),
-        (
-            "expires_at".into(),
-            AttributeValue::N(expires_at.timestamp().to_string()),
-        ),
+        ("expires_at".into(), AttributeValue::N(expires_at.timestamp().to_string())),
     ]);
     if let Some(t) = &r.processed_at {
         item.insert("processed_at".into(), s(rfc3339(t)));
@@ -146,15 +164,36 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
         item.insert("error_code".into(), s(&f.code));
         item.insert("error_message".into(), s(&f.message));
     }
+    if let Some(a) = &r.analysis {
+        for ((_, name), value) in ANALYSIS.into_iter().zip(analysis_attrs(a)) {
+            if !matches!(value, AttributeValue::Null(_)) {
+                item.insert(name.into(), value);
+            }
+        }
+    }
     item
+}
+
+/// Placeholder and attribute name of each stored part of an analysis, in `analysis_attrs` order.
+const ANALYSIS: [(&str, &str); 4] = [
+    (":sha256", "sha256"),
+    (":detected_type", "detected_type"),
+    (":metadata", "metadata"),
+    (":thumbnail", "thumbnail"),
+];
+
+fn analysis_attrs(a: &Analysis) -> [AttributeValue; 4] {
+    [
+        s(&a.sha256),
+        s(&a.detected_type),
+        s(serde_json::Value::Object(a.metadata.clone()).to_string()),
+        a.thumbnail.as_deref().map_or(AttributeValue::Null(true), s),
+    ]
 }
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecord> {
     let text = |k: &str| -> anyhow::Result<&str> {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-            .with_context(|| format!("item lacks string {k}"))
+        item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str).with_context(|| format!("item lacks string {k}"))
     };
     let time = |k: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
         match item.get(k).and_then(|v| v.as_s().ok()) {
@@ -163,27 +202,27 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
         }
     };
     let id = text("id")?;
-    let size = item
-        .get("size")
-        .and_then(|v| v.as_n().ok())
-        .context("item lacks size")?
-        .parse()?;
+    let size = item.get("size").and_then(|v| v.as_n().ok()).context("item lacks size")?.parse()?;
     Ok(FileRecord {
         id: FileId::parse(id).with_context(|| format!("bad id {id:?}"))?,
         filename: FileName::parse(text("filename")?).map_err(|e| anyhow::anyhow!(e.message))?,
         content_type: ContentType::from_stored(text("content_type")?.to_owned()),
         size: FileSize::from_stored(size),
-        status: text("status")?
-            .parse()
-            .map_err(|_| anyhow::anyhow!("bad status"))?,
+        status: text("status")?.parse().map_err(|_| anyhow::anyhow!("bad status"))?,
         uploaded_at: time("uploaded_at")?.context("item lacks uploaded_at")?,
         processed_at: time("processed_at")?,
         error: match (text("error_code"), text("error_message")) {
-            (Ok(code), Ok(message)) => Some(Failure {
-                code: code.into(),
-                message: message.into(),
-            }),
+            (Ok(code), Ok(message)) => Some(Failure { code: code.into(), message: message.into() }),
             _ => None,
+        },
+        analysis: match text("sha256") {
+            Err(_) => None,
+            Ok(sha256) => Some(Analysis {
+                sha256: sha256.into(),
+                detected_type: text("detected_type").unwrap_or_default().into(),
+                metadata: serde_json::from_str(text("metadata").unwrap_or("{}"))?,
+                thumbnail: text("thumbnail").ok().map(Into::into),
+            }),
         },
     })
 }
@@ -215,12 +254,7 @@ impl Catalog for DynamoCatalog {
         out.item.as_ref().map(from_item).transpose()
     }
 
-    async fn newest(
-        &self,
-        status: Option<Status>,
-        after: Option<FileId>,
-        n: usize,
-    ) -> anyhow::Result<Vec<FileRecord>> {
+    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
         let (index, hash) = match status {
             None => (BY_TIME, "list_pk = :p"),
             Some(_) => (BY_STATUS, "#status = :p"),
@@ -260,44 +294,114 @@ impl Catalog for DynamoCatalog {
         }
     }
 
+    async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            // Once claimed the object exists: TTL must no longer drop the record.
+            .update_expression(
+                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at",
+            )
+            .condition_expression("#status = :pending OR (#status = :processing AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":processing", s(Status::Processing.as_str()))
+            .expression_attribute_values(":token", s(lease.token.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(lease.until.timestamp_millis().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Claim::Claimed(from_item(out.attributes.as_ref().context("UpdateItem returned no item")?)?)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(match c.item.as_ref().map(from_item).transpose()? {
+                        None => Claim::Missing,
+                        Some(r) if r.status.is_final() => Claim::Final,
+                        Some(_) => Claim::Busy,
+                    })
+                }
+                _ => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (claim)")),
+            },
+        }
+    }
+
     async fn finish(
         &self,
         id: FileId,
+        lease: &Lease,
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition> {
-        let mut set = String::from("SET #status = :final, processed_at = :at");
-        let mut remove = String::from(" REMOVE expires_at");
+        let mut set = vec!["#status = :final".to_owned(), "processed_at = :at".to_owned()];
+        let mut remove = vec!["lease_token", "lease_until", "error_code", "error_message"];
+        remove.extend(ANALYSIS.map(|(_, name)| name));
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.to_string()))
+            .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":final", s(outcome.status().as_str()))
             .expression_attribute_values(":at", s(rfc3339(&at)))
+            .expression_attribute_values(":processing", s(Status::Processing.as_str()))
+            .expression_attribute_values(":token", s(lease.token.to_string()));
+        if let Some(f) = outcome.failure() {
+            set.extend(["error_code = :code".to_owned(), "error_message = :message".to_owned()]);
+            remove.retain(|a| !a.starts_with("error_"));
+            req = req
+                .expression_attribute_values(":code", s(&f.code))
+                .expression_attribute_values(":message", s(&f.message));
+        }
+        if let Some(a) = outcome.analysis() {
+            for ((placeholder, name), value) in ANALYSIS.into_iter().zip(analysis_attrs(a)) {
+                if !matches!(value, AttributeValue::Null(_)) {
+                    set.push(format!("{name} = {placeholder}"));
+                    remove.retain(|r| *r != name);
+                    req = req.expression_attribute_values(placeholder, value);
+                }
+            }
+        }
+        let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        conditional(req.update_expression(update).send().await, "finish")
+    }
+
+    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .update_expression("SET #status = :pending REMOVE lease_token, lease_until")
+            .condition_expression("#status = :processing AND lease_token = :token")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
-            .condition_expression("#status IN (:pending, :processing)");
-        match outcome {
-            Outcome::Failed(f) => {
-                set.push_str(", error_code = :code, error_message = :message");
-                req = req
-                    .expression_attribute_values(":code", s(&f.code))
-                    .expression_attribute_values(":message", s(&f.message));
-            }
-            Outcome::Processed => remove.push_str(", error_code, error_message"),
+            .expression_attribute_values(":token", s(lease.token.to_string()))
+            .send()
+            .await;
+        conditional(out, "release")
+    }
+}
+
+/// A failed condition is an answer (`Skipped`), not an error.
+fn conditional<T>(
+    out: Result<T, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+    what: &str,
+) -> anyhow::Result<Transition> {
+    match out {
+        Ok(_) => Ok(Transition::Applied),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Ok(Transition::Skipped)
         }
-        match req.update_expression(set + &remove).send().await {
-            Ok(_) => Ok(Transition::Applied),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Transition::Skipped)
-            }
-            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem")),
-        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("DynamoDB UpdateItem ({what})"))),
     }
 }
 
@@ -314,20 +418,12 @@ pub async fn adapters(config: &Config) -> (DynamoCatalog, S3Store) {
 pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
     let config = Config::from_env()?;
     let (catalog, store) = adapters(&config).await;
-    Ok(crate::api::AppState {
-        catalog: Arc::new(catalog),
-        store: Arc::new(store),
-        config: Arc::new(config),
-    })
+    Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config) })
 }
 
 /// The processor on AWS.
 pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
     let config = Config::from_env()?;
     let (catalog, store) = adapters(&config).await;
-    Ok(crate::processor::Processor {
-        catalog: Arc::new(catalog),
-        store: Arc::new(store),
-        bucket: config.bucket_name,
-    })
+    Ok(crate::processor::Processor::new(Arc::new(catalog), Arc::new(store), config.bucket_name))
 }

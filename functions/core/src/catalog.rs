@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Failure, FileId, FileRecord, Status};
+use crate::domain::{Analysis, Failure, FileId, FileRecord, Status};
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -16,31 +16,76 @@ pub const MAX_LIMIT: usize = 1000;
 /// What processing concluded about a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Processed,
-    Failed(Failure),
+    Processed(Analysis),
+    /// A permanent failure, with whatever was learnt before it.
+    Failed(Failure, Option<Analysis>),
 }
 
 impl Outcome {
     pub fn failed(code: &str, message: impl Into<String>) -> Self {
-        Outcome::Failed(Failure {
-            code: code.into(),
-            message: message.into(),
-        })
+        Outcome::Failed(Failure::new(code, message), None)
     }
 
     pub fn status(&self) -> Status {
         match self {
-            Outcome::Processed => Status::Processed,
-            Outcome::Failed(_) => Status::Failed,
+            Outcome::Processed(_) => Status::Processed,
+            Outcome::Failed(..) => Status::Failed,
         }
     }
+
+    pub fn analysis(&self) -> Option<&Analysis> {
+        match self {
+            Outcome::Processed(a) | Outcome::Failed(_, Some(a)) => Some(a),
+            Outcome::Failed(_, None) => None,
+        }
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Failed(f, _) => Some(f),
+            Outcome::Processed(_) => None,
+        }
+    }
+
+    /// Applies the outcome to a record, as every adapter stores it.
+    pub fn apply(&self, r: &mut FileRecord, at: DateTime<Utc>) {
+        r.status = self.status();
+        r.processed_at = Some(at);
+        r.error = self.failure().cloned();
+        r.analysis = self.analysis().cloned();
+    }
+}
+
+/// The right to process one file until `until`; `token` tells holders apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub token: uuid::Uuid,
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    pub fn new(now: DateTime<Utc>, duration: std::time::Duration) -> Self {
+        Self { token: uuid::Uuid::new_v4(), until: now + duration }
+    }
+}
+
+/// Result of trying to claim a file for processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours until the lease ends: `pending`, or `processing` under an expired lease.
+    Claimed(FileRecord),
+    /// Someone else holds a live lease.
+    Busy,
+    /// Already `processed` or `failed`.
+    Final,
+    Missing,
 }
 
 /// Result of a conditional transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     Applied,
-    /// The record was not in the expected state (already finished, or gone): nothing changed.
+    /// The record was not in the expected state (lease lost, already final, or gone): nothing changed.
     Skipped,
 }
 
@@ -59,37 +104,29 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Up to `n` records, newest first, optionally of one status, strictly older than `after`.
     /// Must cost O(n), whatever the size of the catalog.
-    async fn newest(
-        &self,
-        status: Option<Status>,
-        after: Option<FileId>,
-        n: usize,
-    ) -> anyhow::Result<Vec<FileRecord>>;
+    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
-    /// Moves a `pending` record to the outcome's final status; anything else is left as it is.
+    /// `pending` (or `processing` under an expired lease) → `processing` under `lease`.
+    async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim>;
+
+    /// `processing` under this lease → the outcome's final status; anything else is left as it is.
     async fn finish(
         &self,
         id: FileId,
+        lease: &Lease,
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition>;
 
+    /// `processing` under this lease → `pending`, so a retry need not wait for the lease to end.
+    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition>;
+
     /// One page, with a cursor only when more records exist (one extra read tells).
-    async fn list(
-        &self,
-        status: Option<Status>,
-        after: Option<&Cursor>,
-        limit: usize,
-    ) -> anyhow::Result<Page> {
-        let mut items = self
-            .newest(status, after.map(|c| c.after), limit + 1)
-            .await?;
+    async fn list(&self, status: Option<Status>, after: Option<&Cursor>, limit: usize) -> anyhow::Result<Page> {
+        let mut items = self.newest(status, after.map(|c| c.after), limit + 1).await?;
         let next = (items.len() > limit).then(|| {
             items.truncate(limit);
-            Cursor {
-                status,
-                after: items[limit - 1].id,
-            }
+            Cursor { status, after: items[limit - 1].id }
         });
         Ok(Page { items, next })
     }
@@ -110,12 +147,8 @@ impl Cursor {
 
     /// Anything but a cursor this API issued for the same listing is a client error.
     pub fn decode(s: &str, status: Option<Status>) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "cursor is not one this API issued; start again without it",
-            )
-        };
+        let invalid =
+            || ApiError::bad_request("invalid_cursor", "cursor is not one this API issued; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
         let mut parts = text.splitn(3, ':');
@@ -144,21 +177,14 @@ mod tests {
     #[test]
     fn cursor_round_trips() {
         for status in [None, Some(Status::Processed)] {
-            let c = Cursor {
-                status,
-                after: FileId::new(),
-            };
+            let c = Cursor { status, after: FileId::new() };
             assert_eq!(Cursor::decode(&c.encode(), status).unwrap(), c);
         }
     }
 
     #[test]
     fn tampered_or_foreign_cursors_are_client_errors() {
-        let c = Cursor {
-            status: None,
-            after: FileId::new(),
-        }
-        .encode();
+        let c = Cursor { status: None, after: FileId::new() }.encode();
         let mut tampered = c.clone().into_bytes();
         tampered[5] ^= 1;
         let v4 = URL_SAFE_NO_PAD.encode("v1:*:6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60");
@@ -172,11 +198,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
             let e = Cursor::decode(&bad, None).unwrap_err();
-            assert_eq!(
-                (e.status.as_u16(), e.code),
-                (400, "invalid_cursor"),
-                "{bad:?}"
-            );
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{bad:?}");
         }
         let e = Cursor::decode(&c, Some(Status::Failed)).unwrap_err();
         assert_eq!(e.code, "invalid_cursor");

@@ -6,7 +6,8 @@ use anyhow::{Context, bail};
 
 use crate::domain::AllowList;
 
-pub const DEFAULT_ALLOWED_TYPES: &str = "image/png,image/jpeg,image/gif,image/webp,text/plain,text/csv,text/markdown,application/json,application/pdf";
+pub const DEFAULT_ALLOWED_TYPES: &str =
+    "image/png,image/jpeg,image/gif,image/webp,text/plain,text/csv,text/markdown,application/json,application/pdf";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,11 +31,8 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let required = |k: &str| {
-            get(k)
-                .filter(|v| !v.is_empty())
-                .with_context(|| format!("environment variable {k} must be set"))
-        };
+        let required =
+            |k: &str| get(k).filter(|v| !v.is_empty()).with_context(|| format!("environment variable {k} must be set"));
         let number = |k: &str, default: u64| -> anyhow::Result<u64> {
             match get(k).filter(|v| !v.is_empty()) {
                 None => Ok(default),
@@ -63,10 +61,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -75,9 +70,7 @@ mod tests {
         let c = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
         assert_eq!(c.upload_url_ttl, Duration::from_secs(900));
         assert_eq!(c.max_upload_bytes, 104_857_600);
-        assert!(
-            c.allowed_types.permits("image/png") && !c.allowed_types.permits("application/zip")
-        );
+        assert!(c.allowed_types.permits("image/png") && !c.allowed_types.permits("application/zip"));
         let c = cfg(&[
             ("TABLE_NAME", "t"),
             ("BUCKET_NAME", "b"),
@@ -91,18 +84,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        assert!(
-            cfg(&[("BUCKET_NAME", "b")])
-                .unwrap_err()
-                .to_string()
-                .contains("TABLE_NAME")
-        );
-        let e = cfg(&[
-            ("TABLE_NAME", "t"),
-            ("BUCKET_NAME", "b"),
-            ("MAX_UPLOAD_BYTES", "lots"),
-        ])
-        .unwrap_err();
+        assert!(cfg(&[("BUCKET_NAME", "b")]).unwrap_err().to_string().contains("TABLE_NAME"));
+        let e = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("MAX_UPLOAD_BYTES", "lots")]).unwrap_err();
         assert!(e.to_string().contains("MAX_UPLOAD_BYTES"));
     }
 }

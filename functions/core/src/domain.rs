@@ -81,20 +81,12 @@ impl FileName {
     pub const MAX_BYTES: usize = 255;
 
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let bad = |why: &str| {
-            Err(ApiError::bad_request(
-                "invalid_filename",
-                format!("filename {why}"),
-            ))
-        };
+        let bad = |why: &str| Err(ApiError::bad_request("invalid_filename", format!("filename {why}")));
         if s.trim().is_empty() {
             return bad("must not be empty");
         }
         if s.len() > Self::MAX_BYTES {
-            return bad(&format!(
-                "must be at most {} bytes of UTF-8",
-                Self::MAX_BYTES
-            ));
+            return bad(&format!("must be at most {} bytes of UTF-8", Self::MAX_BYTES));
         }
         if s.chars().any(char::is_control) {
             return bad("must not contain control characters");
@@ -119,11 +111,8 @@ impl ContentType {
     pub fn parse(s: &str, allowed: &AllowList) -> Result<Self, ApiError> {
         let value = s.trim().to_ascii_lowercase();
         let essence = value.split(';').next().unwrap_or_default().trim();
-        let token = |t: &str| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
-        };
+        let token =
+            |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
         let well_formed = matches!(essence.split_once('/'), Some((t, st)) if token(t) && token(st))
             && value.is_ascii()
             && !value.chars().any(|c| c.is_ascii_control());
@@ -155,12 +144,7 @@ pub struct AllowList(Vec<String>);
 
 impl AllowList {
     pub fn parse(s: &str) -> Self {
-        Self(
-            s.split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect(),
-        )
+        Self(s.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect())
     }
 
     pub fn permits(&self, essence: &str) -> bool {
@@ -182,24 +166,17 @@ impl FileSize {
         let n = match v {
             serde_json::Value::Number(n) => n,
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_size",
-                    "size must be a whole number of bytes",
-                ));
+                return Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes"));
             }
         };
         match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(0), ..) | (None, Some(_), _) => Err(ApiError::bad_request(
-                "invalid_size",
-                "size must be at least 1 byte",
-            )),
+            (Some(0), ..) | (None, Some(_), _) => {
+                Err(ApiError::bad_request("invalid_size", "size must be at least 1 byte"))
+            }
             (Some(b), ..) if b > max => Err(ApiError::too_large(b, max)),
             (Some(b), ..) => Ok(Self(b)),
             (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large_f(f, max)),
-            _ => Err(ApiError::bad_request(
-                "invalid_size",
-                "size must be a whole number of bytes",
-            )),
+            _ => Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes")),
         }
     }
 
@@ -222,12 +199,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
-        Status::Pending,
-        Status::Processing,
-        Status::Processed,
-        Status::Failed,
-    ];
+    pub const ALL: [Status; 4] = [Status::Pending, Status::Processing, Status::Processed, Status::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -246,10 +218,7 @@ impl Status {
 impl FromStr for Status {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or(())
+        Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or(())
     }
 }
 
@@ -266,6 +235,24 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into() }
+    }
+}
+
+/// What reading a file taught us: its fingerprint, its real type and type-specific facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Analysis {
+    pub sha256: String,
+    /// MIME type detected from the content.
+    pub detected_type: String,
+    /// Type-specific results: width/height for images, counts for text…
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Key of the stored thumbnail, for images.
+    pub thumbnail: Option<String>,
+}
+
 /// One row of the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -277,6 +264,7 @@ pub struct FileRecord {
     pub uploaded_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
     pub error: Option<Failure>,
+    pub analysis: Option<Analysis>,
 }
 
 impl FileRecord {
@@ -290,6 +278,7 @@ impl FileRecord {
             uploaded_at: now(),
             processed_at: None,
             error: None,
+            analysis: None,
         }
     }
 
@@ -334,6 +323,11 @@ pub struct FileView<'a> {
     #[serde(serialize_with = "ser_opt_time")]
     pub processed_at: Option<DateTime<Utc>>,
     pub error: Option<&'a Failure>,
+    pub sha256: Option<&'a str>,
+    pub detected_type: Option<&'a str>,
+    pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Short-lived presigned GET of the thumbnail, filled in by the API.
+    pub thumbnail_url: Option<String>,
 }
 
 impl<'a> From<&'a FileRecord> for FileView<'a> {
@@ -348,6 +342,10 @@ impl<'a> From<&'a FileRecord> for FileView<'a> {
             uploaded_at: r.uploaded_at,
             processed_at: r.processed_at,
             error: r.error.as_ref(),
+            sha256: r.analysis.as_ref().map(|a| a.sha256.as_str()),
+            detected_type: r.analysis.as_ref().map(|a| a.detected_type.as_str()),
+            metadata: r.analysis.as_ref().map(|a| &a.metadata),
+            thumbnail_url: None,
         }
     }
 }
@@ -372,10 +370,7 @@ mod tests {
         let id = FileId::new().to_string();
         assert!(FileId::parse(&id.to_uppercase()).is_none());
         assert!(FileId::parse(&id.replace('-', "")).is_none());
-        assert!(
-            FileId::parse("6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60").is_none(),
-            "v4"
-        );
+        assert!(FileId::parse("6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60").is_none(), "v4");
         assert!(FileId::parse("").is_none());
     }
 
@@ -391,32 +386,12 @@ mod tests {
 
     #[test]
     fn filenames() {
-        for ok in [
-            "cat.png",
-            "résumé final.pdf",
-            "日本語.txt",
-            "a",
-            &"x".repeat(255),
-        ] {
+        for ok in ["cat.png", "résumé final.pdf", "日本語.txt", "a", &"x".repeat(255)] {
             assert_eq!(FileName::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in [
-            "",
-            "  ",
-            "a/b",
-            "..\\x",
-            "..",
-            "tab\there",
-            "nul\0",
-            "new\nline",
-            &"x".repeat(256),
-        ] {
+        for bad in ["", "  ", "a/b", "..\\x", "..", "tab\there", "nul\0", "new\nline", &"x".repeat(256)] {
             let e = FileName::parse(bad).unwrap_err();
-            assert_eq!(
-                (e.status.as_u16(), e.code),
-                (400, "invalid_filename"),
-                "{bad:?}"
-            );
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{bad:?}");
         }
         // 255 bytes is the limit, not 255 characters.
         assert!(FileName::parse(&"é".repeat(128)).is_err());
@@ -425,35 +400,16 @@ mod tests {
     #[test]
     fn content_types() {
         let allow = AllowList::parse("image/png, text/plain");
+        assert_eq!(ContentType::parse("Image/PNG", &allow).unwrap().as_str(), "image/png");
         assert_eq!(
-            ContentType::parse("Image/PNG", &allow).unwrap().as_str(),
-            "image/png"
-        );
-        assert_eq!(
-            ContentType::parse("text/plain; charset=utf-8", &allow)
-                .unwrap()
-                .as_str(),
+            ContentType::parse("text/plain; charset=utf-8", &allow).unwrap().as_str(),
             "text/plain; charset=utf-8"
         );
         let e = ContentType::parse("application/x-msdownload", &allow).unwrap_err();
-        assert_eq!(
-            (e.status.as_u16(), e.code),
-            (415, "unsupported_content_type")
-        );
-        for bad in [
-            "",
-            "png",
-            "image/",
-            "/png",
-            "image/png\r\nx: y",
-            "imäge/png",
-        ] {
+        assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_content_type"));
+        for bad in ["", "png", "image/", "/png", "image/png\r\nx: y", "imäge/png"] {
             let e = ContentType::parse(bad, &allow).unwrap_err();
-            assert_eq!(
-                (e.status.as_u16(), e.code),
-                (400, "invalid_content_type"),
-                "{bad:?}"
-            );
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_content_type"), "{bad:?}");
         }
         assert!(ContentType::parse("application/zip", &AllowList::parse("*")).is_ok());
     }

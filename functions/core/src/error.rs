@@ -16,11 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -51,21 +47,14 @@ impl ApiError {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_content_type",
-            format!(
-                "content type {essence} is not accepted; accepted types: {}",
-                allowed.describe()
-            ),
+            format!("content type {essence} is not accepted; accepted types: {}", allowed.describe()),
         )
     }
 
     /// Logs the cause and tells the client nothing about the internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error, please retry",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error, please retry")
     }
 }
 

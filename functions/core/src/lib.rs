@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod inspect;
 pub mod memory;
 pub mod processor;
 pub mod store;

@@ -7,9 +7,12 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Outcome, Transition};
+use std::time::Duration;
+
+use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
 use crate::domain::{FileRecord, ObjectKey, now};
-use crate::store::{ObjectStore, StoredObject};
+use crate::inspect::{Limits, inspect};
+use crate::store::ObjectStore;
 
 /// An S3 event notification, reduced to what processing reads. `aws_lambda_events`' S3 types
 /// require fields (`userIdentity`, `requestParameters`…) that emulators and some
@@ -53,22 +56,14 @@ pub enum Incoming {
 impl Incoming {
     /// SQS and S3 events both have `Records`; the first record's `eventSource` tells them apart.
     pub fn from_value(v: Value) -> anyhow::Result<Self> {
-        let source = v
-            .pointer("/Records/0/eventSource")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let source = v.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or_default();
         Ok(match source {
             "aws:sqs" => Incoming::Sqs(serde_json::from_value(v)?),
             "aws:s3" => Incoming::S3(serde_json::from_value(v)?),
-            "" if v
-                .get("Records")
-                .is_some_and(|r| r.as_array().is_some_and(Vec::is_empty)) =>
-            {
+            "" if v.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty)) => {
                 Incoming::S3(S3Event::default())
             }
-            other => anyhow::bail!(
-                "unsupported event (eventSource {other:?}): expected an SQS or S3 event"
-            ),
+            other => anyhow::bail!("unsupported event (eventSource {other:?}): expected an SQS or S3 event"),
         })
     }
 }
@@ -84,13 +79,8 @@ impl ObjectRef {
     /// Keys arrive URL-encoded, with `+` for a space.
     pub fn from_record(r: &S3EventRecord) -> Option<Self> {
         let key = r.s3.object.key.as_deref()?;
-        let key = urlencoding::decode(&key.replace('+', " "))
-            .ok()?
-            .into_owned();
-        Some(Self {
-            bucket: r.s3.bucket.name.clone()?,
-            key,
-        })
+        let key = urlencoding::decode(&key.replace('+', " ")).ok()?.into_owned();
+        Some(Self { bucket: r.s3.bucket.name.clone()?, key })
     }
 }
 
@@ -109,11 +99,7 @@ impl Notification {
             event: String,
         }
         if let Ok(t) = serde_json::from_str::<TestEvent>(body) {
-            anyhow::ensure!(
-                t.event == "s3:TestEvent",
-                "unknown S3 message {:?}",
-                t.event
-            );
+            anyhow::ensure!(t.event == "s3:TestEvent", "unknown S3 message {:?}", t.event);
             return Ok(Notification::Test);
         }
         let event: S3Event = serde_json::from_str(body)?;
@@ -125,11 +111,7 @@ fn objects(event: &S3Event) -> Vec<ObjectRef> {
     event
         .records
         .iter()
-        .filter(|r| {
-            r.event_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("ObjectCreated:"))
-        })
+        .filter(|r| r.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectCreated:")))
         .filter_map(ObjectRef::from_record)
         .collect()
 }
@@ -148,9 +130,20 @@ pub struct Processor {
     pub catalog: Arc<dyn Catalog>,
     pub store: Arc<dyn ObjectStore>,
     pub bucket: String,
+    pub limits: Limits,
+    /// How long a claim holds: longer than processing one file takes, shorter than the
+    /// queue's visibility timeout, so a redelivery after a crash finds it expired.
+    pub lease: Duration,
 }
 
+/// Thumbnails live outside `uploads/`, so writing them never triggers processing.
+pub const THUMBNAIL_PREFIX: &str = "thumbnails/";
+
 impl Processor {
+    pub fn new(catalog: Arc<dyn Catalog>, store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> Self {
+        Self { catalog, store, bucket: bucket.into(), limits: Limits::default(), lease: Duration::from_secs(120) }
+    }
+
     pub async fn handle_object(&self, obj: &ObjectRef) -> anyhow::Result<Handled> {
         if obj.bucket != self.bucket {
             return Ok(Handled::Ignored("event for another bucket"));
@@ -158,22 +151,53 @@ impl Processor {
         let Some(key) = ObjectKey::parse(&obj.key) else {
             return Ok(Handled::Ignored("key is not an upload"));
         };
+        // Cheap checks first: most duplicates stop here without a write.
         let Some(record) = self.catalog.get(key.file_id()).await? else {
             return Ok(Handled::Ignored("no record for this key"));
         };
         if record.status.is_final() {
             return Ok(Handled::Duplicate);
         }
-        let Some(object) = self.store.head(key).await? else {
+        let Some(body) = self.store.open(key).await? else {
             return Ok(Handled::Ignored("object no longer exists"));
         };
-        let outcome = inspect(&record, object);
-        Ok(
-            match self.catalog.finish(record.id, &outcome, now()).await? {
-                Transition::Applied => Handled::Finished(outcome),
-                Transition::Skipped => Handled::Duplicate,
-            },
-        )
+        let lease = Lease::new(now(), self.lease);
+        let record = match self.catalog.claim(record.id, &lease, now()).await? {
+            Claim::Claimed(r) => r,
+            Claim::Final => return Ok(Handled::Duplicate),
+            Claim::Missing => return Ok(Handled::Ignored("no record for this key")),
+            // Retried later: by then the holder has finished, or its lease has run out.
+            Claim::Busy => anyhow::bail!("file {} is being processed under another lease", record.id),
+        };
+        match self.process(&record, body, &lease).await {
+            Ok(h) => Ok(h),
+            Err(e) => {
+                // Hand it back now rather than when the lease ends; a failure here only delays.
+                if let Err(r) = self.catalog.release(record.id, &lease).await {
+                    tracing::warn!(file_id = %record.id, error = format!("{r:#}"), "could not release lease");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        record: &FileRecord,
+        body: crate::store::ObjectReader,
+        lease: &Lease,
+    ) -> anyhow::Result<Handled> {
+        let mut inspection = inspect(record, body, &self.limits).await?;
+        if let (Some(thumb), Outcome::Processed(analysis)) = (inspection.thumbnail.take(), &mut inspection.outcome) {
+            let key = format!("{THUMBNAIL_PREFIX}{}.{}", record.id, thumb.extension);
+            self.store.put(&key, thumb.bytes, thumb.content_type).await?;
+            analysis.thumbnail = Some(key);
+        }
+        Ok(match self.catalog.finish(record.id, lease, &inspection.outcome, now()).await? {
+            Transition::Applied => Handled::Finished(inspection.outcome),
+            // Our lease ran out and another processor took over: its result stands.
+            Transition::Skipped => Handled::Duplicate,
+        })
     }
 
     /// Logs each object's outcome; the first transient error is returned.
@@ -198,11 +222,7 @@ impl Processor {
         for msg in &event.records {
             if let Err(e) = self.handle_message(msg).await {
                 let id = msg.message_id.clone().unwrap_or_default();
-                tracing::warn!(
-                    message_id = id,
-                    error = format!("{e:#}"),
-                    "message returned to the queue"
-                );
+                tracing::warn!(message_id = id, error = format!("{e:#}"), "message returned to the queue");
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 failures.push(failure);
@@ -238,19 +258,4 @@ impl Processor {
             Incoming::S3(e) => self.handle_s3(&e).await.map(|()| Value::Null),
         }
     }
-}
-
-/// The seam for type-specific processing: today it checks what arrived against what was declared.
-fn inspect(record: &FileRecord, object: StoredObject) -> Outcome {
-    if object.size != record.size.bytes() {
-        return Outcome::failed(
-            "size_mismatch",
-            format!(
-                "declared {} bytes but {} arrived",
-                record.size.bytes(),
-                object.size
-            ),
-        );
-    }
-    Outcome::Processed
 }

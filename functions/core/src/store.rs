@@ -1,8 +1,11 @@
-//! Object storage port: presigned uploads and reading back what arrived.
+//! Object storage port: presigned uploads and downloads, reading back what arrived
+//! (as a stream: objects can be far larger than memory), writing derived objects.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::io::AsyncRead;
 
 use crate::domain::ObjectKey;
 
@@ -19,6 +22,8 @@ pub struct StoredObject {
     pub size: u64,
 }
 
+pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// A PUT bound to this key, this content type and exactly this many bytes.
@@ -30,6 +35,15 @@ pub trait ObjectStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> anyhow::Result<PresignedPut>;
 
+    /// A GET of any key; `download_as` makes browsers save it under that name.
+    async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String>;
+
     /// What is stored under `key`, or `None` if nothing is.
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>>;
+
+    /// The object's bytes as a stream, or `None` if nothing is stored.
+    async fn open(&self, key: ObjectKey) -> anyhow::Result<Option<ObjectReader>>;
+
+    /// Stores a derived object (a thumbnail), outside the `uploads/` prefix.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> anyhow::Result<()>;
 }

@@ -11,12 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = Arc::new(picasso::aws::processor().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let processor = processor.clone();
-        async move {
-            processor
-                .handle_event(event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+        async move { processor.handle_event(event.payload).await.map_err(lambda_runtime::Error::from) }
     }))
     .await
 }

@@ -1,0 +1,223 @@
+//! Real processing: fingerprint, type, type-specific results, limits, and exactly-once
+//! effect under duplicate, racing and crashed deliveries. In-memory adapters; the same
+//! cases run against DynamoDB (aws_e2e.rs) and the local stack (local_stack.rs).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{MemoryApp, jpeg_rotated, png, png_bomb, sha256_hex};
+use picasso::catalog::{Catalog, Claim, Lease};
+use picasso::domain::{FileId, FileRecord, Status, now};
+use picasso::processor::{Handled, ObjectRef};
+use serde_json::{Value, json};
+
+async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
+    let (s, b) =
+        app.call("POST", "/upload", Some(json!({"filename": name, "content_type": ctype, "size": body.len()}))).await;
+    assert_eq!(s, 201, "{b}");
+    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
+    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
+    id
+}
+
+fn object(id: FileId) -> ObjectRef {
+    ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }
+}
+
+async fn processed(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> (FileRecord, Value) {
+    let id = uploaded(app, name, ctype, body).await;
+    app.processor().handle_object(&object(id)).await.unwrap();
+    let (s, view) = app.call("GET", &format!("/files/{id}"), None).await;
+    assert_eq!(s, 200);
+    (app.catalog.get(id).await.unwrap().unwrap(), view)
+}
+
+#[tokio::test]
+async fn text_gets_hash_and_counts() {
+    let app = MemoryApp::new();
+    let body = "première ligne\nsecond line here\nno newline at end".as_bytes();
+    let (r, view) = processed(&app, "notes.txt", "text/plain", body).await;
+    assert_eq!(r.status, Status::Processed);
+    assert_eq!(view["sha256"], sha256_hex(body));
+    assert_eq!(view["detected_type"], "text/plain");
+    assert_eq!(view["metadata"], json!({"utf8": true, "lines": 3, "words": 9, "chars": body.len() - 1}));
+    assert_eq!(view["thumbnail_url"], Value::Null);
+    assert!(view["download_url"].as_str().unwrap().contains("notes.txt"), "{view}");
+
+    let (_, view) = processed(&app, "latin1.csv", "text/csv", b"caf\xe9,1\n").await;
+    assert_eq!(view["status"], "processed");
+    assert_eq!(view["metadata"], json!({"utf8": false, "lines": 1}));
+}
+
+#[tokio::test]
+async fn json_is_parsed() {
+    let app = MemoryApp::new();
+    let (_, ok) = processed(&app, "a.json", "application/json", br#"{"a": [1, 2, {"b": null}]}"#).await;
+    assert_eq!((ok["status"].as_str(), &ok["metadata"]["json_valid"]), (Some("processed"), &json!(true)));
+    let (_, bad) = processed(&app, "b.json", "application/json", br#"{"a": [1, 2"#).await;
+    assert_eq!((bad["status"].as_str(), &bad["metadata"]["json_valid"]), (Some("processed"), &json!(false)));
+}
+
+#[tokio::test]
+async fn images_get_dimensions_and_a_thumbnail() {
+    let app = MemoryApp::new();
+    let body = png(600, 400);
+    let (r, view) = processed(&app, "wide.png", "image/png", &body).await;
+    assert_eq!(view["status"], "processed", "{view}");
+    assert_eq!(view["detected_type"], "image/png");
+    assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(600), Some(400)));
+    assert!(view["thumbnail_url"].as_str().unwrap().contains("thumbnails/"), "{view}");
+    let key = r.analysis.unwrap().thumbnail.unwrap();
+    assert!(key.starts_with(&format!("thumbnails/{}", r.id)));
+    let thumb = image::load_from_memory(&app.store.get_bytes(&key).unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 171), "longest side 256, aspect kept");
+}
+
+#[tokio::test]
+async fn jpeg_thumbnails_honour_exif_orientation() {
+    let app = MemoryApp::new();
+    let (r, view) = processed(&app, "portrait.jpg", "image/jpeg", &jpeg_rotated(400, 200)).await;
+    assert_eq!(view["status"], "processed", "{view}");
+    // Stored 400×200, shown rotated a quarter turn: 200 wide, 400 high.
+    assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(200), Some(400)));
+    let thumb =
+        image::load_from_memory(&app.store.get_bytes(&r.analysis.unwrap().thumbnail.unwrap()).unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (128, 256));
+}
+
+#[tokio::test]
+async fn permanent_failures_are_recorded_with_a_reason_and_not_retried() {
+    let app = MemoryApp::new();
+    let mut exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    exe.resize(1024, 0);
+    let mut corrupt = png(64, 64);
+    corrupt.truncate(corrupt.len() / 2);
+    let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    zip.resize(100, 7);
+    for (name, ctype, body, code) in [
+        ("cat.png", "image/png", exe, "type_mismatch"),
+        ("data.csv", "text/csv", zip, "type_mismatch"),
+        ("half.png", "image/png", corrupt, "corrupt_image"),
+        ("bomb.png", "image/png", png_bomb(), "image_too_large"),
+    ] {
+        let id = uploaded(&app, name, ctype, &body).await;
+        // Through the queue path: a permanent failure is acknowledged, not retried.
+        let event = json!({"Records": [{
+            "messageId": "m", "receiptHandle": "r", "md5OfBody": "", "attributes": {}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1",
+            "body": json!({"Records": [{"eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "picasso-uploads"}, "object": {"key": id.object_key().to_string()}}}]}).to_string()
+        }]});
+        assert_eq!(app.processor().handle_event(event).await.unwrap(), json!({"batchItemFailures": []}), "{name}");
+        let (_, view) = app.call("GET", &format!("/files/{id}"), None).await;
+        assert_eq!((view["status"].as_str(), view["error"]["code"].as_str()), (Some("failed"), Some(code)), "{view}");
+        assert!(!view["error"]["message"].as_str().unwrap().is_empty());
+        assert_eq!(view["sha256"], sha256_hex(&body), "what was learnt is kept");
+        assert_eq!(view["download_url"], Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn two_processors_racing_on_one_event_end_with_one_result() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "race.png", "image/png", &png(300, 300)).await;
+    let (a, b) = (app.processor(), app.processor());
+    let obj = object(id);
+    let (ra, rb) = tokio::join!(a.handle_object(&obj), b.handle_object(&obj));
+    let finished = [&ra, &rb].iter().filter(|r| matches!(r, Ok(Handled::Finished(_)))).count();
+    assert_eq!(finished, 1, "{ra:?} {rb:?}");
+    // The loser is a duplicate, or busy (retried later): then it finds the file final.
+    for r in [ra, rb] {
+        if r.is_err() {
+            assert_eq!(a.handle_object(&obj).await.unwrap(), Handled::Duplicate);
+        }
+    }
+    assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
+}
+
+#[tokio::test]
+async fn a_crash_mid_file_ends_processed_after_redelivery() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "crash.txt", "text/plain", b"hello").await;
+    // A processor claimed the file, then died without finishing.
+    let dead = Lease::new(now(), Duration::from_millis(300));
+    assert!(matches!(app.catalog.claim(id, &dead, now()).await.unwrap(), Claim::Claimed(_)));
+    let mut p = app.processor();
+    p.lease = Duration::from_secs(60);
+    // Redelivered while the dead lease still runs: transient, back to the queue.
+    assert!(p.handle_object(&object(id)).await.is_err());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Redelivered after the lease ran out: taken over and finished.
+    assert!(matches!(p.handle_object(&object(id)).await.unwrap(), Handled::Finished(_)));
+    let r = app.catalog.get(id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Processed);
+    // The dead processor, coming back, cannot overwrite the result.
+    let late = picasso::catalog::Outcome::failed("late", "too late");
+    assert_eq!(app.catalog.finish(id, &dead, &late, now()).await.unwrap(), picasso::catalog::Transition::Skipped);
+    assert_eq!(app.catalog.get(id).await.unwrap().unwrap(), r);
+}
+
+/// An object store whose reads break halfway, as a dropped connection does.
+struct BrokenReads(std::sync::Arc<picasso::memory::MemoryStore>);
+
+#[async_trait::async_trait]
+impl picasso::store::ObjectStore for BrokenReads {
+    async fn presign_put(
+        &self,
+        k: picasso::domain::ObjectKey,
+        c: &str,
+        s: u64,
+        t: Duration,
+    ) -> anyhow::Result<picasso::store::PresignedPut> {
+        self.0.presign_put(k, c, s, t).await
+    }
+    async fn presign_get(&self, k: &str, t: Duration, d: Option<&str>) -> anyhow::Result<String> {
+        self.0.presign_get(k, t, d).await
+    }
+    async fn head(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::StoredObject>> {
+        self.0.head(k).await
+    }
+    async fn open(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::ObjectReader>> {
+        let half = self.0.get_bytes(&k.to_string()).map(|b| b[..b.len() / 2].to_vec());
+        Ok(half.map(|h| Box::pin(broken_after(h)) as picasso::store::ObjectReader))
+    }
+    async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
+        self.0.put(k, b, c).await
+    }
+}
+
+/// Yields `bytes`, then a connection reset.
+fn broken_after(bytes: Vec<u8>) -> impl tokio::io::AsyncRead + Send {
+    use tokio::io::AsyncReadExt;
+    std::io::Cursor::new(bytes).chain(Failing)
+}
+
+struct Failing;
+impl tokio::io::AsyncRead for Failing {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+    }
+}
+
+#[tokio::test]
+async fn a_read_error_is_transient_and_releases_the_claim() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "big.txt", "text/plain", &vec![b'x'; 100_000]).await;
+    let broken = picasso::processor::Processor::new(
+        app.catalog.clone(),
+        std::sync::Arc::new(BrokenReads(app.store.clone())),
+        "picasso-uploads",
+    );
+    assert!(broken.handle_object(&object(id)).await.is_err());
+    assert_eq!(
+        app.catalog.get(id).await.unwrap().unwrap().status,
+        Status::Pending,
+        "released at once, not after the lease"
+    );
+    assert!(matches!(app.processor().handle_object(&object(id)).await.unwrap(), Handled::Finished(_)));
+}
