@@ -81,6 +81,9 @@ impl Env {
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
+            // Visible again at once if not deleted: tests need no 180 s wait, and concurrent
+            // tests then deliver the same message twice, which processing must shrug off.
+            .visibility_timeout(0)
             .send()
             .await
             .unwrap();
@@ -258,4 +261,87 @@ async fn listing_pages_through_dynamodb_newest_first() {
     }
     let (s, b) = env.call("GET", "/files?cursor=djE6KjpzdXJwcmlzZQ", None).await;
     assert_eq!((s, error_code(&b)), (400, "invalid_cursor"));
+}
+
+#[tokio::test]
+async fn an_image_gets_a_thumbnail_and_links_through_s3() {
+    let env = env().await;
+    let body = common::png(600, 400);
+    let id = env.upload("wide photo.png", "image/png", body.len(), body.clone()).await;
+    let file = env.until_final(&id).await;
+    assert_eq!(file["status"], "processed", "{file}");
+    assert_eq!(file["sha256"], common::sha256_hex(&body));
+    assert_eq!((file["metadata"]["width"].as_u64(), file["metadata"]["height"].as_u64()), (Some(600), Some(400)));
+    let thumb = env.http.get(file["thumbnail_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(thumb.status(), 200);
+    let thumb = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 171));
+    let download = env.http.get(file["download_url"].as_str().unwrap()).send().await.unwrap();
+    assert!(download.headers()["content-disposition"].to_str().unwrap().contains("wide photo.png"));
+    assert_eq!(download.bytes().await.unwrap().as_ref(), body.as_slice());
+}
+
+#[tokio::test]
+async fn dynamodb_claims_are_exclusive_and_expired_leases_are_taken_over() {
+    use picasso::catalog::{Claim, Lease, Outcome, Transition};
+    use picasso::domain::{FileId, Status, now};
+    let env = env().await;
+    let (_, f) = env
+        .call("POST", "/upload", Some(json!({"filename": "lease.txt", "content_type": "text/plain", "size": 1})))
+        .await;
+    let id = FileId::parse(f["id"].as_str().unwrap()).unwrap();
+    let catalog = &env.state.catalog;
+    let crashed = Lease::new(now(), Duration::from_millis(1500));
+    let rival = Lease::new(now(), Duration::from_secs(60));
+    assert!(
+        matches!(catalog.claim(id, &crashed, now()).await.unwrap(), Claim::Claimed(r) if r.status == Status::Processing)
+    );
+    assert_eq!(catalog.claim(id, &rival, now()).await.unwrap(), Claim::Busy);
+    let done = Outcome::Processed(Default::default());
+    assert_eq!(catalog.finish(id, &rival, &done, now()).await.unwrap(), Transition::Skipped, "no lease, no write");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert!(matches!(catalog.claim(id, &rival, now()).await.unwrap(), Claim::Claimed(_)), "expired lease taken over");
+    assert_eq!(
+        catalog.finish(id, &crashed, &Outcome::failed("late", "late"), now()).await.unwrap(),
+        Transition::Skipped
+    );
+    assert_eq!(catalog.finish(id, &rival, &done, now()).await.unwrap(), Transition::Applied);
+    assert_eq!(catalog.claim(id, &Lease::new(now(), Duration::from_secs(1)), now()).await.unwrap(), Claim::Final);
+    assert_eq!(catalog.claim(id, &rival, now()).await.unwrap(), Claim::Final);
+    assert_eq!(catalog.claim(FileId::new(), &rival, now()).await.unwrap(), Claim::Missing);
+
+    let (_, g) = env
+        .call("POST", "/upload", Some(json!({"filename": "back.txt", "content_type": "text/plain", "size": 1})))
+        .await;
+    let id = FileId::parse(g["id"].as_str().unwrap()).unwrap();
+    assert!(matches!(catalog.claim(id, &rival, now()).await.unwrap(), Claim::Claimed(_)));
+    assert_eq!(catalog.release(id, &crashed).await.unwrap(), Transition::Skipped, "only the holder releases");
+    assert_eq!(catalog.release(id, &rival).await.unwrap(), Transition::Applied);
+    assert_eq!(catalog.get(id).await.unwrap().unwrap().status, Status::Pending);
+}
+
+#[tokio::test]
+async fn a_message_that_always_fails_ends_in_the_dead_letter_queue() {
+    let env = env().await;
+    let dlq = std::env::var("DLQ_URL").expect("DLQ_URL");
+    let marker = format!("not an S3 notification {}", uuid::Uuid::now_v7());
+    env.sqs.send_message().queue_url(&env.queue_url).message_body(&marker).send().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Each delivery fails and returns the message; after maxReceiveCount the queue moves it.
+        env.deliver_batch().await;
+        let out = env
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().iter().any(|m| m.body() == Some(marker.as_str())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "message not in the DLQ after 60 s");
+    }
 }

@@ -252,3 +252,63 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
+
+#[tokio::test]
+async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
+    let data = temp_dir("images");
+    let stack = Stack::start(&data, &[], &[]);
+    let http = client();
+    let mut img = image::RgbImage::new(900, 300);
+    img.pixels_mut().for_each(|p| *p = image::Rgb([10, 200, 30]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let file = request_upload(&http, &stack.api, "banner.png", "image/png", png.len()).await;
+    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), png.clone(), None).await, 200);
+    let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "processed", "{done}");
+    assert_eq!(done["metadata"]["width"], 900);
+    let thumb = http.get(done["thumbnail_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(thumb.status(), 200, "presigned GET verified by the embedded endpoint");
+    let thumb = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 85));
+    let download = http.get(done["download_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(download.bytes().await.unwrap().as_ref(), png.as_slice());
+
+    let fake = b"MZ\x90\x00 this is not a PNG".to_vec();
+    let file = request_upload(&http, &stack.api, "fake.png", "image/png", fake.len()).await;
+    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), fake, None).await, 200);
+    let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (done["status"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("type_mismatch")),
+        "{done}"
+    );
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test]
+async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
+    use picasso::catalog::{Claim, Lease};
+    let data = temp_dir("crash");
+    let stack = Stack::start(&data, &["--no-processing"], &[]);
+    let http = client();
+    let file = request_upload(&http, &stack.api, "crash.txt", "text/plain", 5).await;
+    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), b"hello".to_vec(), None).await, 200);
+    stack.stop();
+    // As if a processor had claimed it for an hour, then the process died.
+    let id = picasso::domain::FileId::parse(file["id"].as_str().unwrap()).unwrap();
+    let catalog = picasso_local::open_catalog(&data).unwrap();
+    let now = picasso::domain::now();
+    let claim = catalog.claim(id, &Lease::new(now, Duration::from_secs(3600)), now).await.unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)));
+    drop(catalog);
+
+    let stack = Stack::start(&data, &[], &[]);
+    let done = until_final(&http, &stack.api, &id.to_string()).await;
+    assert_eq!(done["status"], "processed");
+    assert_eq!(done["metadata"]["words"], 1);
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
