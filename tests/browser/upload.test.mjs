@@ -58,7 +58,9 @@ function makePng(width, height) {
   ]);
 }
 
-const PNG = { name: 'tiny.png', mimeType: 'image/png', buffer: makePng(4, 4) };
+const PNG = { name: 'tiny.png', mimeType: 'image/png', buffer: makePng(40, 30) };
+// Declared an image, but it is text: uploads fine, then fails processing with a reason.
+const FAKE = { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('just some text, not a picture\n') };
 const TEXT = {
   name: 'notes.txt',
   mimeType: 'text/plain',
@@ -188,6 +190,32 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
         assert.equal(file.processed, true);
         assert.equal(file.size, s.name === PNG.name ? PNG.buffer.length : TEXT.buffer.length);
       }
+
+      // The image row shows its thumbnail (loaded from storage) and its dimensions.
+      const pngId = state.find((s) => s.name === PNG.name).id;
+      await page.waitForFunction((id) => {
+        const img = document.querySelector(`#files tr[data-id="${id}"] img`);
+        return img && img.complete && img.naturalWidth > 0;
+      }, pngId, { timeout: WAIT });
+      const dims = await page.locator(`#files tr[data-id="${pngId}"] .dimensions`).textContent();
+      assert.equal(dims, '40 × 30 px');
+    });
+  });
+
+  test('a file that is not what it claims ends failed, with the reason shown', async () => {
+    await withLogs(async () => {
+      await page.setInputFiles('#file-input', [FAKE]);
+      const handle = await page.waitForFunction((n) => {
+        const r = document.querySelector(`#uploads li.upload[data-filename="${n}"]`);
+        return r && r.dataset.id ? r.dataset.id : false;
+      }, FAKE.name, { timeout: WAIT });
+      const id = await handle.jsonValue();
+      await page.waitForFunction((id) => {
+        const td = document.querySelector(`#files tr[data-id="${id}"] td.status`);
+        return td && td.textContent === 'failed';
+      }, id, { timeout: WAIT });
+      const reason = await page.locator(`#files tr[data-id="${id}"] .file-error`).textContent();
+      assert.match(reason, /declared image\/png but the content is/);
     });
   });
 
