@@ -1,0 +1,52 @@
+//! A minimal HTTP/1 client on hyper-util, which the AWS SDK already builds with the same
+//! features. reqwest would add tower features and so rebuild (and change) the very
+//! binaries being measured.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+#[derive(Clone)]
+pub struct Http(Client<HttpConnector, Full<Bytes>>);
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_slice(&self.body).with_context(|| format!("not JSON ({}): {:?}", self.status, self.body))
+    }
+}
+
+impl Http {
+    pub fn new() -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        Self(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn))
+    }
+
+    /// Sends and reads the whole body; the connection goes back to the pool for reuse.
+    pub async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Resp> {
+        let mut req = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.0.request(req.body(Full::new(body))?).await.with_context(|| format!("request to {url}"))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok(Resp { status, body })
+    }
+
+    pub async fn get(&self, url: &str) -> anyhow::Result<Resp> {
+        self.send(Method::GET, url, &[], Bytes::new()).await
+    }
+}
