@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use picasso::api::AppState;
 use picasso::aws::S3Store;
 use picasso::catalog::Catalog;
@@ -122,6 +123,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
 }
 
 fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
+    // Without TCP_NODELAY a response written in two parts (headers, then a streamed body:
+    // every GET of an object) waits for the peer's delayed ACK, ~40 ms on Linux.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
