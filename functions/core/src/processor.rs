@@ -1,13 +1,12 @@
 //! The processor: decodes S3 notifications (through SQS or direct), and moves each
-//! file from `pending` to `processed` or `failed`, at most once in effect.
+//! file from `pending` to `processed` or `failed`, exactly once in effect.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use serde_json::Value;
-
-use std::time::Duration;
 
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
 use crate::domain::{FileRecord, ObjectKey, now};
@@ -217,6 +216,8 @@ impl Processor {
     }
 
     /// An SQS batch: failed messages are reported so only they come back (ReportBatchItemFailures).
+    /// One message at a time: an image may hold up to 64 MiB while decoded, and ten at once
+    /// would not fit a 512 MB function; Lambda scales out across batches instead.
     pub async fn handle_sqs(&self, event: &SqsEvent) -> SqsBatchResponse {
         let mut failures = Vec::new();
         for msg in &event.records {
