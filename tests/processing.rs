@@ -84,6 +84,13 @@ async fn jpeg_thumbnails_honour_exif_orientation() {
     let thumb =
         image::load_from_memory(&app.store.get_bytes(&r.analysis.unwrap().thumbnail.unwrap()).unwrap()).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (128, 256));
+
+    // Large enough for the decoder to scale down by 8 before the thumbnail is made.
+    let (r, view) = processed(&app, "big.jpg", "image/jpeg", &jpeg_rotated(2400, 1600)).await;
+    assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(1600), Some(2400)));
+    let thumb =
+        image::load_from_memory(&app.store.get_bytes(&r.analysis.unwrap().thumbnail.unwrap()).unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (171, 256));
 }
 
 #[tokio::test]

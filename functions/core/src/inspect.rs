@@ -172,25 +172,25 @@ fn mismatch(declared: &str, sniffed: Option<&infer::Type>) -> Option<&'static st
 
 /// Decodes an image within limits; returns its metadata and a thumbnail.
 fn picture(bytes: &[u8], limits: &Limits) -> Result<(Map<String, Value>, Thumbnail), Failure> {
-    let corrupt = |e: ImageError| match e {
-        ImageError::Limits(l) => Failure::new("image_too_large", format!("image exceeds decoding limits ({l})")),
-        other => Failure::new("corrupt_image", format!("the image cannot be decoded: {other}")),
-    };
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| corrupt(e.into()))?;
     let mut l = image::Limits::default();
     l.max_alloc = Some(limits.max_decode_alloc);
     reader.limits(l);
-    let format = reader.format().map(|f| f.extensions_str().first().copied().unwrap_or("?")).unwrap_or("?");
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (w, h) = decoder.dimensions();
-    if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return Err(Failure::new(
-            "image_too_large",
-            format!("{w}×{h} pixels is over the limit of {} (a decompression bomb?)", limits.max_pixels),
-        ));
-    }
-    let orientation = decoder.orientation().map_err(corrupt)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let format = reader.format();
+    let scaled = match format {
+        Some(image::ImageFormat::Jpeg) => scaled_jpeg(bytes, limits)?,
+        _ => None,
+    };
+    let (mut img, (w, h), orientation) = match scaled {
+        Some(decoded) => decoded,
+        None => {
+            let mut decoder = reader.into_decoder().map_err(corrupt)?;
+            let dims = decoder.dimensions();
+            check_pixels(dims, limits)?;
+            let orientation = decoder.orientation().map_err(corrupt)?;
+            (DynamicImage::from_decoder(decoder).map_err(corrupt)?, dims, orientation)
+        }
+    };
     img.apply_orientation(orientation);
     let side = limits.thumbnail_side;
     let thumb = img.thumbnail(side, side);
@@ -204,12 +204,73 @@ fn picture(bytes: &[u8], limits: &Limits) -> Result<(Map<String, Value>, Thumbna
             .map_err(corrupt)?;
         ("image/jpeg", "jpg")
     };
+    // Dimensions as the picture is shown: a quarter turn swaps them.
+    use image::metadata::Orientation as O;
+    let turned = matches!(orientation, O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH);
+    let (width, height) = if turned { (h, w) } else { (w, h) };
     let mut meta = Map::new();
-    meta.insert("width".into(), json!(img.width()));
-    meta.insert("height".into(), json!(img.height()));
-    meta.insert("format".into(), json!(format));
+    meta.insert("width".into(), json!(width));
+    meta.insert("height".into(), json!(height));
+    meta.insert("format".into(), json!(format.and_then(|f| f.extensions_str().first().copied()).unwrap_or("?")));
     Ok((meta, Thumbnail { bytes: out.into_inner(), content_type, extension }))
 }
+
+fn corrupt(e: ImageError) -> Failure {
+    match e {
+        ImageError::Limits(l) => Failure::new("image_too_large", format!("image exceeds decoding limits ({l})")),
+        other => Failure::new("corrupt_image", format!("the image cannot be decoded: {other}")),
+    }
+}
+
+fn check_pixels((w, h): (u32, u32), limits: &Limits) -> Result<(), Failure> {
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(Failure::new(
+            "image_too_large",
+            format!("{w}×{h} pixels is over the limit of {} (a decompression bomb?)", limits.max_pixels),
+        ));
+    }
+    Ok(())
+}
+
+type Decoded = (DynamicImage, (u32, u32), image::metadata::Orientation);
+
+/// JPEG's DCT can decode straight at 1/2, 1/4 or 1/8 scale: a thumbnail never needs the
+/// full 12 megapixels. `None` for what this path does not handle (CMYK…): the full decode does.
+fn scaled_jpeg(bytes: &[u8], limits: &Limits) -> Result<Option<Decoded>, Failure> {
+    let bad = |e: jpeg_decoder::Error| Failure::new("corrupt_image", format!("the image cannot be decoded: {e}"));
+    let mut d = jpeg_decoder::Decoder::new(bytes);
+    d.read_info().map_err(bad)?;
+    let Some(info) = d.info() else { return Ok(None) };
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    check_pixels((w, h), limits)?;
+    let orientation = d
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let k = f64::from(limits.thumbnail_side) / f64::from(w.max(h));
+    let want = |n: u32| ((f64::from(n) * k).ceil() as u16).max(1);
+    let (sw, sh) = d.scale(want(w), want(h)).map_err(bad)?;
+    d.set_max_decoding_buffer_size(usize::try_from(limits.max_decode_alloc).unwrap_or(usize::MAX));
+    let pixels = d.decode().map_err(bad)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let img = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
+        _ => None,
+    };
+    Ok(img.map(|img| (img, (w, h), orientation)))
+}
+
+/// The ASCII characters `char::is_whitespace` accepts.
+static ASCII_SPACE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = (i as u8 as char).is_ascii_whitespace() || i == 0x0b;
+        i += 1;
+    }
+    t
+};
 
 /// UTF-8 validity and line, word and character counts, fed chunk by chunk.
 #[derive(Debug)]
@@ -271,15 +332,21 @@ impl TextStats {
         }
     }
 
+    /// Byte-wise and branch-light: a `char` walk with `is_whitespace` on every character
+    /// ran at a fifth of the hashing speed. Only non-ASCII lead bytes take the slow path.
     fn count(&mut self, s: &str) {
-        for c in s.chars() {
-            self.chars += 1;
-            if c.is_whitespace() {
-                self.in_word = false;
-            } else if !self.in_word {
-                self.in_word = true;
-                self.words += 1;
-            }
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            let space = if b >= 0xc0 {
+                s[i..].chars().next().is_some_and(char::is_whitespace)
+            } else {
+                ASCII_SPACE[b as usize]
+            };
+            // Continuation bytes belong to the character their lead byte started.
+            let starts_char = b & 0xc0 != 0x80;
+            let in_word = if starts_char { !space } else { self.in_word };
+            self.chars += u64::from(starts_char);
+            self.words += u64::from(in_word && !self.in_word);
+            self.in_word = in_word;
         }
     }
 
@@ -316,11 +383,12 @@ mod tests {
 
     #[test]
     fn text_counts_do_not_depend_on_chunk_boundaries() {
-        let text = "héllo wörld\nsecond line — ünïcode ✓\nlast";
+        let text = "héllo wörld\nsecond line — ünïcode ✓\nlast\u{a0}word\u{2003}em\u{3000}ideographic";
         let whole = stats(&[text.as_bytes()]);
         assert_eq!(whole["utf8"], true);
         assert_eq!(whole["lines"], 3);
-        assert_eq!(whole["words"], 8);
+        // Unicode spaces (no-break, em, ideographic) separate words too.
+        assert_eq!(whole["words"], 11);
         assert_eq!(whole["chars"], text.chars().count());
         let bytes = text.as_bytes();
         for cut in 1..bytes.len() {
@@ -328,6 +396,13 @@ mod tests {
         }
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
         assert_eq!(stats(&singles), whole);
+    }
+
+    #[test]
+    fn the_ascii_table_agrees_with_is_whitespace() {
+        for b in 0u8..128 {
+            assert_eq!(ASCII_SPACE[b as usize], (b as char).is_whitespace(), "{b:#x}");
+        }
     }
 
     #[test]
