@@ -75,6 +75,29 @@ async fn images_get_dimensions_and_a_thumbnail() {
 }
 
 #[tokio::test]
+async fn gif_and_webp_are_understood_too() {
+    let app = MemoryApp::new();
+    let img =
+        image::DynamicImage::ImageRgba8(image::RgbaImage::from_fn(320, 160, |x, _| image::Rgba([x as u8, 9, 9, 255])));
+    for (format, ctype, name) in
+        [(image::ImageFormat::Gif, "image/gif", "a.gif"), (image::ImageFormat::WebP, "image/webp", "a.webp")]
+    {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut bytes, format).unwrap();
+        let (r, view) = processed(&app, name, ctype, &bytes.into_inner()).await;
+        assert_eq!(
+            (view["status"].as_str(), view["detected_type"].as_str()),
+            (Some("processed"), Some(ctype)),
+            "{view}"
+        );
+        assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(320), Some(160)));
+        let thumb =
+            image::load_from_memory(&app.store.get_bytes(&r.analysis.unwrap().thumbnail.unwrap()).unwrap()).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (256, 128), "{name}");
+    }
+}
+
+#[tokio::test]
 async fn jpeg_thumbnails_honour_exif_orientation() {
     let app = MemoryApp::new();
     let (r, view) = processed(&app, "portrait.jpg", "image/jpeg", &jpeg_rotated(400, 200)).await;
