@@ -1,0 +1,80 @@
+//! One contract, every embedded `Catalog` adapter: what the API and the processor rely on.
+//! (DynamoDB meets the same cases against the emulator in aws_e2e.rs.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
+use picasso::domain::{ContentType, FileName, FileRecord, FileSize, Status, now};
+
+fn record(i: usize) -> FileRecord {
+    FileRecord::pending(
+        FileName::parse(&format!("f{i} — ü.txt")).unwrap(),
+        ContentType::from_stored("text/plain".into()),
+        FileSize::from_stored(1 + i as u64),
+    )
+}
+
+async fn contract(cat: Arc<dyn Catalog>) {
+    let records: Vec<FileRecord> = (0..7).map(record).collect();
+    for r in &records {
+        cat.insert(r, now() + Duration::from_secs(60)).await.unwrap();
+    }
+    assert!(cat.insert(&records[0], now()).await.is_err(), "ids are unique");
+    assert_eq!(cat.get(records[3].id).await.unwrap().as_ref(), Some(&records[3]), "stored as given");
+
+    // Newest first, resumed strictly after a cursor, with an exact end.
+    let ids = |rs: &[FileRecord]| rs.iter().map(|r| r.id).collect::<Vec<_>>();
+    let newest: Vec<_> = records.iter().rev().map(|r| r.id).collect();
+    let p1 = cat.list(None, None, 4).await.unwrap();
+    assert_eq!(ids(&p1.items), newest[..4]);
+    let p2 = cat.list(None, p1.next.as_ref(), 4).await.unwrap();
+    assert_eq!(ids(&p2.items), newest[4..]);
+    assert!(p2.next.is_none());
+    assert!(cat.list(None, None, 7).await.unwrap().next.is_none(), "no cursor when nothing is left");
+
+    // Claim, finish, and the status index follows.
+    let (a, b) = (records[1].id, records[2].id);
+    let mine = Lease::new(now(), Duration::from_secs(60));
+    let other = Lease::new(now(), Duration::from_secs(60));
+    assert!(matches!(cat.claim(a, &mine, now()).await.unwrap(), Claim::Claimed(r) if r.status == Status::Processing));
+    assert_eq!(cat.claim(a, &other, now()).await.unwrap(), Claim::Busy);
+    assert_eq!(
+        cat.finish(a, &other, &Outcome::Processed(Default::default()), now()).await.unwrap(),
+        Transition::Skipped
+    );
+    let failed = Outcome::failed("size_mismatch", "declared 2 bytes but 3 arrived");
+    assert_eq!(cat.finish(a, &mine, &failed, now()).await.unwrap(), Transition::Applied);
+    let done = cat.get(a).await.unwrap().unwrap();
+    assert_eq!((done.status, done.error.unwrap().code.as_str()), (Status::Failed, "size_mismatch"));
+    assert!(done.processed_at.is_some());
+    assert_eq!(cat.claim(a, &other, now()).await.unwrap(), Claim::Final);
+    assert_eq!(ids(&cat.list(Some(Status::Failed), None, 10).await.unwrap().items), vec![a]);
+    assert_eq!(cat.list(Some(Status::Pending), None, 10).await.unwrap().items.len(), 6);
+
+    // An expired lease is taken over; the old holder can neither finish nor release.
+    let short = Lease::new(now(), Duration::from_millis(50));
+    assert!(matches!(cat.claim(b, &short, now()).await.unwrap(), Claim::Claimed(_)));
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(matches!(cat.claim(b, &other, now()).await.unwrap(), Claim::Claimed(_)));
+    assert_eq!(cat.release(b, &short).await.unwrap(), Transition::Skipped);
+    assert_eq!(cat.release(b, &other).await.unwrap(), Transition::Applied);
+    assert_eq!(cat.get(b).await.unwrap().unwrap().status, Status::Pending);
+    assert_eq!(cat.claim(picasso::domain::FileId::new(), &mine, now()).await.unwrap(), Claim::Missing);
+}
+
+#[tokio::test]
+async fn memory_catalog() {
+    contract(Arc::new(picasso::memory::MemoryCatalog::default())).await;
+}
+
+#[tokio::test]
+async fn sqlite_catalog() {
+    let dir = std::env::temp_dir().join(format!("picasso-catalog-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    contract(picasso_local::open_catalog(&dir).unwrap()).await;
+    // What a fresh connection reads back is what was written.
+    let again = picasso_local::open_catalog(&dir).unwrap();
+    assert_eq!(again.list(None, None, 100).await.unwrap().items.len(), 7);
+    std::fs::remove_dir_all(dir).unwrap();
+}
