@@ -47,30 +47,29 @@ mod upload {
     #[tokio::test]
     async fn rejects_bad_input_with_a_clear_error_and_records_nothing() {
         let app = MemoryApp::new();
-        let cases: Vec<(&str, &str, u16, &str)> = vec![
-            ("not json", "", 400, "invalid_json"),
-            ("[1, 2]", "", 400, "invalid_json"),
-            (r#"{"content_type": "image/png", "size": 1}"#, "", 400, "missing_field"),
-            (r#"{"filename": "a.png", "size": 1}"#, "", 400, "missing_field"),
-            (r#"{"filename": "a.png", "content_type": "image/png"}"#, "", 400, "missing_field"),
-            (r#"{"filename": 7, "content_type": "image/png", "size": 1}"#, "", 400, "invalid_field"),
-            (r#"{"filename": "a.png", "content_type": "image/png", "size": 1048577}"#, "", 413, "too_large"),
-            (r#"{"filename": "a.png", "content_type": "image/png", "size": 0}"#, "", 400, "invalid_size"),
-            (r#"{"filename": "a.png", "content_type": "image/png", "size": -3}"#, "", 400, "invalid_size"),
-            (r#"{"filename": "a.png", "content_type": "image/png", "size": "12"}"#, "", 400, "invalid_size"),
+        let cases: Vec<(&str, u16, &str)> = vec![
+            ("not json", 400, "invalid_json"),
+            ("[1, 2]", 400, "invalid_json"),
+            (r#"{"content_type": "image/png", "size": 1}"#, 400, "missing_field"),
+            (r#"{"filename": "a.png", "size": 1}"#, 400, "missing_field"),
+            (r#"{"filename": "a.png", "content_type": "image/png"}"#, 400, "missing_field"),
+            (r#"{"filename": 7, "content_type": "image/png", "size": 1}"#, 400, "invalid_field"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": 1048577}"#, 413, "too_large"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": 0}"#, 400, "invalid_size"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": -3}"#, 400, "invalid_size"),
+            (r#"{"filename": "a.png", "content_type": "image/png", "size": "12"}"#, 400, "invalid_size"),
             (
                 r#"{"filename": "a.exe", "content_type": "application/x-msdownload", "size": 1}"#,
-                "",
                 415,
                 "unsupported_content_type",
             ),
-            (r#"{"filename": "a.png", "content_type": "nonsense", "size": 1}"#, "", 400, "invalid_content_type"),
-            (r#"{"filename": "", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
-            (r#"{"filename": "../etc/passwd", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
-            (r#"{"filename": "a\\b.png", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
-            (r#"{"filename": "a\u0007.png", "content_type": "image/png", "size": 1}"#, "", 400, "invalid_filename"),
+            (r#"{"filename": "a.png", "content_type": "nonsense", "size": 1}"#, 400, "invalid_content_type"),
+            (r#"{"filename": "", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
+            (r#"{"filename": "../etc/passwd", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
+            (r#"{"filename": "a\\b.png", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
+            (r#"{"filename": "a\u0007.png", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
         ];
-        for (body, _, status, code) in cases {
+        for (body, status, code) in cases {
             let (s, b) = app.call_raw("POST", "/upload", body).await;
             assert_eq!((s.as_u16(), error_code(&b)), (status, code), "{body}");
         }

@@ -94,6 +94,13 @@ async fn put(http: &reqwest::Client, file: &Value, url: &str, body: Vec<u8>, ove
     req.send().await.unwrap().status().as_u16()
 }
 
+/// The documented two steps: ask for a slot, PUT the bytes to it.
+async fn upload(http: &reqwest::Client, api: &str, name: &str, ctype: &str, body: Vec<u8>) -> Value {
+    let file = request_upload(http, api, name, ctype, body.len()).await;
+    assert_eq!(put(http, &file, file["upload"]["url"].as_str().unwrap(), body, None).await, 200);
+    file
+}
+
 async fn get_file(http: &reqwest::Client, api: &str, id: &str) -> Value {
     http.get(format!("{api}/files/{id}")).send().await.unwrap().json().await.unwrap()
 }
@@ -195,8 +202,7 @@ async fn a_file_uploaded_before_a_restart_is_processed_after_it() {
     let data = temp_dir("restart");
     let stack = Stack::start(&data, &["--no-processing"], &[]);
     let http = client();
-    let file = request_upload(&http, &stack.api, "later.csv", "text/csv", 4).await;
-    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), b"a,b\n".to_vec(), None).await, 200);
+    let file = upload(&http, &stack.api, "later.csv", "text/csv", b"a,b\n".to_vec()).await;
     let never = request_upload(&http, &stack.api, "never.csv", "text/csv", 4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = file["id"].as_str().unwrap();
@@ -222,8 +228,7 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
             let (http, api) = (http.clone(), stack.api.clone());
             tokio::spawn(async move {
                 let body = format!("file number {i}\n").into_bytes();
-                let file = request_upload(&http, &api, &format!("f{i}.txt"), "text/plain", body.len()).await;
-                assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), body, None).await, 200);
+                let file = upload(&http, &api, &format!("f{i}.txt"), "text/plain", body).await;
                 file["id"].as_str().unwrap().to_owned()
             })
         })
@@ -263,8 +268,7 @@ async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).unwrap();
     let png = png.into_inner();
-    let file = request_upload(&http, &stack.api, "banner.png", "image/png", png.len()).await;
-    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), png.clone(), None).await, 200);
+    let file = upload(&http, &stack.api, "banner.png", "image/png", png.clone()).await;
     let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "processed", "{done}");
     assert_eq!(done["metadata"]["width"], 900);
@@ -276,8 +280,7 @@ async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
     assert_eq!(download.bytes().await.unwrap().as_ref(), png.as_slice());
 
     let fake = b"MZ\x90\x00 this is not a PNG".to_vec();
-    let file = request_upload(&http, &stack.api, "fake.png", "image/png", fake.len()).await;
-    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), fake, None).await, 200);
+    let file = upload(&http, &stack.api, "fake.png", "image/png", fake).await;
     let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
     assert_eq!(
         (done["status"].as_str(), done["error"]["code"].as_str()),
@@ -294,8 +297,7 @@ async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
     let data = temp_dir("crash");
     let stack = Stack::start(&data, &["--no-processing"], &[]);
     let http = client();
-    let file = request_upload(&http, &stack.api, "crash.txt", "text/plain", 5).await;
-    assert_eq!(put(&http, &file, file["upload"]["url"].as_str().unwrap(), b"hello".to_vec(), None).await, 200);
+    let file = upload(&http, &stack.api, "crash.txt", "text/plain", b"hello".to_vec()).await;
     stack.stop();
     // As if a processor had claimed it for an hour, then the process died.
     let id = picasso::domain::FileId::parse(file["id"].as_str().unwrap()).unwrap();

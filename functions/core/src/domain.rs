@@ -175,7 +175,7 @@ impl FileSize {
             }
             (Some(b), ..) if b > max => Err(ApiError::too_large(b, max)),
             (Some(b), ..) => Ok(Self(b)),
-            (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large_f(f, max)),
+            (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large(f, max)),
             _ => Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes")),
         }
     }

@@ -27,15 +27,8 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub fn too_large(size: u64, max: u64) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("size {size} bytes is over the maximum of {max} bytes"),
-        )
-    }
-
-    pub fn too_large_f(size: f64, max: u64) -> Self {
+    /// `size` is whatever number the client sent (a float when it is beyond `u64`).
+    pub fn too_large(size: impl std::fmt::Display, max: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
