@@ -1,17 +1,17 @@
 //! In-process event delivery, standing in for S3 → SQS → Lambda: bounded concurrency,
-//! retries with backoff. Nothing is lost if the process stops: undelivered files stay
-//! `pending` with their object present, and start-up recovery delivers them again.
+//! retries with backoff, as many deliveries as the queue's `maxReceiveCount` (the last one
+//! ends the file `failed` on a transient error, as on AWS). Nothing is lost if the process
+//! stops: undelivered files stay `pending` with their object present, and the sweeper
+//! delivers them again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use picasso::processor::Processor;
+use picasso::processor::{Delivery, Notification, Processor};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::storage::Created;
-
-const ATTEMPTS: u32 = 8;
 
 pub fn spawn(mut rx: mpsc::Receiver<Created>, processor: Arc<Processor>, concurrency: usize) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -30,12 +30,23 @@ pub fn spawn(mut rx: mpsc::Receiver<Created>, processor: Arc<Processor>, concurr
 }
 
 async fn deliver(processor: &Processor, created: &Created) {
-    let event = created.to_event();
+    // The notification S3 would send, decoded as the Lambda decodes it.
+    let objects = match Notification::parse(&created.to_event().to_string()) {
+        Ok(Notification::Objects(objects)) => objects,
+        _ => return,
+    };
     let mut backoff = Duration::from_millis(50);
-    for attempt in 1..=ATTEMPTS {
-        match processor.handle_event(event.clone()).await {
-            Ok(_) => return,
-            Err(e) if attempt < ATTEMPTS => {
+    let attempts = processor.max_receive_count.max(1);
+    for receive_count in 1..=attempts {
+        let delivery = Delivery { receive_count, deadline: None };
+        let mut result = Ok(());
+        for obj in &objects {
+            result = result.and(processor.handle_object(obj, delivery).await.map(drop));
+        }
+        match result {
+            Ok(()) => return,
+            Err(e) if receive_count < attempts => {
+                let attempt = receive_count;
                 tracing::warn!(key = created.key, attempt, error = format!("{e:#}"), "delivery failed, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -43,7 +54,7 @@ async fn deliver(processor: &Processor, created: &Created) {
             Err(e) => tracing::error!(
                 key = created.key,
                 error = format!("{e:#}"),
-                "delivery failed; the file stays pending until the next start"
+                "delivery failed; the sweeper will try again"
             ),
         }
     }

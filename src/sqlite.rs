@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub struct SqliteCatalog(Mutex<Connection>);
 
 const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
-     sha256, detected_type, metadata, thumbnail";
+     sha256, detected_type, metadata, thumbnail, attempts";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -41,10 +41,19 @@ impl SqliteCatalog {
                  thumbnail     TEXT,
                  lease_token   TEXT,
                  lease_until   INTEGER,
-                 expires_at    INTEGER
+                 expires_at    INTEGER,
+                 attempts      INTEGER NOT NULL DEFAULT 0
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS files_by_status ON files (status, id);",
         )?;
+        // Catalogs made before attempts were counted.
+        let has_attempts: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'attempts'", [], |r| {
+                r.get(0)
+            })?;
+        if !has_attempts {
+            conn.execute_batch("ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(Self(Mutex::new(conn)))
     }
 
@@ -52,26 +61,20 @@ impl SqliteCatalog {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Files left unfinished by the last run, oldest first. Only one process owns a data
-    /// directory, so their leases died with it: they go back to `pending`.
-    pub fn unfinished(&self) -> anyhow::Result<Vec<FileRecord>> {
-        let conn = self.conn();
-        conn.execute(
+    /// Only one process owns a data directory, so at start-up the leases of the last run
+    /// died with it: their files go back to `pending` (the sweeper delivers them again).
+    pub fn release_dead_leases(&self) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
             "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL WHERE status = 'processing'",
             [],
-        )?;
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM files WHERE status = 'pending' ORDER BY id"))?;
-        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        )?)
     }
 
     /// Drops pending records past their expiry, as DynamoDB's TTL does.
-    pub fn expire(&self, id: FileId, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let n = self.conn().execute(
-            "DELETE FROM files WHERE id = ?1 AND status = 'pending' AND expires_at < ?2",
-            params![id.to_string(), now.timestamp()],
-        )?;
-        Ok(n == 1)
+    pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?)
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.
@@ -150,6 +153,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
                 thumbnail: row.get(12)?,
             }),
         },
+        attempts: row.get(13)?,
     })
 }
 
@@ -190,7 +194,8 @@ impl Catalog for SqliteCatalog {
         let conn = self.conn();
         let n = conn
             .prepare_cached(
-                "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL
+                "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL,
+                   attempts = attempts + 1
                  WHERE id = ?1 AND (status = 'pending' OR (status = 'processing' AND lease_until < ?4))",
             )?
             .execute(params![
@@ -239,17 +244,47 @@ impl Catalog for SqliteCatalog {
                 a.map(|a| serde_json::Value::Object(a.metadata.clone()).to_string()),
                 a.and_then(|a| a.thumbnail.as_deref()),
             ])?;
-        Ok(if n == 1 { Transition::Applied } else { Transition::Skipped })
+        Ok(applied(n))
     }
 
-    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition> {
+    async fn release(&self, id: FileId, lease: &Lease, expires_at: DateTime<Utc>) -> anyhow::Result<Transition> {
         let n = self
             .conn()
             .prepare_cached(
-                "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL
-             WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
+                "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL, expires_at = ?3
+                 WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
             )?
-            .execute(params![id.to_string(), lease.token.to_string()])?;
-        Ok(if n == 1 { Transition::Applied } else { Transition::Skipped })
+            .execute(params![id.to_string(), lease.token.to_string(), expires_at.timestamp()])?;
+        Ok(applied(n))
     }
+
+    async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
+        let n = self
+            .conn()
+            .prepare_cached("UPDATE files SET expires_at = NULL WHERE id = ?1 AND status = 'pending'")?
+            .execute([id.to_string()])?;
+        Ok(applied(n))
+    }
+
+    async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+        let conn = self.conn();
+        let mut records = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files WHERE status = 'processing' AND lease_until < ?1 ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(params![now.timestamp_millis(), n as i64], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let pending = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files WHERE status = 'pending' AND id < ?1 ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(params![pending_before.to_string(), n as i64], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        records.extend(pending);
+        Ok(records)
+    }
+}
+
+fn applied(rows_changed: usize) -> Transition {
+    if rows_changed == 1 { Transition::Applied } else { Transition::Skipped }
 }

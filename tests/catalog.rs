@@ -57,10 +57,47 @@ async fn contract(cat: Arc<dyn Catalog>) {
     assert!(matches!(cat.claim(b, &short, now()).await.unwrap(), Claim::Claimed(_)));
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert!(matches!(cat.claim(b, &other, now()).await.unwrap(), Claim::Claimed(_)));
-    assert_eq!(cat.release(b, &short).await.unwrap(), Transition::Skipped);
-    assert_eq!(cat.release(b, &other).await.unwrap(), Transition::Applied);
+    assert_eq!(cat.release(b, &short, now() + Duration::from_secs(60)).await.unwrap(), Transition::Skipped);
+    assert_eq!(cat.release(b, &other, now() + Duration::from_secs(60)).await.unwrap(), Transition::Applied);
     assert_eq!(cat.get(b).await.unwrap().unwrap().status, Status::Pending);
     assert_eq!(cat.claim(picasso::domain::FileId::new(), &mine, now()).await.unwrap(), Claim::Missing);
+    sweeping(cat.as_ref()).await;
+}
+
+/// What the sweeper and the retry rules rely on: claims counted, old pending and expired
+/// leases found (and nothing else), pending records kept from expiring.
+async fn sweeping(cat: &dyn Catalog) {
+    let rs: Vec<FileRecord> = (10..13).map(record).collect();
+    for r in &rs {
+        cat.insert(r, now() + Duration::from_secs(60)).await.unwrap();
+    }
+    let (a, b, c) = (rs[0].id, rs[1].id, rs[2].id);
+    let mine = |found: Vec<FileRecord>| {
+        found.into_iter().filter(|r| rs.iter().any(|x| x.id == r.id)).map(|r| (r.id, r.status)).collect::<Vec<_>>()
+    };
+    // Pending records older than the bound (c's id), oldest first.
+    let stale = mine(cat.stale(now(), c, 1000).await.unwrap());
+    assert_eq!(stale, vec![(a, Status::Pending), (b, Status::Pending)]);
+
+    let short = Lease::new(now(), Duration::from_millis(50));
+    let Claim::Claimed(claimed) = cat.claim(a, &short, now()).await.unwrap() else { panic!("not claimed") };
+    assert_eq!(claimed.attempts, 1);
+    assert!(mine(cat.stale(now(), c, 1000).await.unwrap()).contains(&(b, Status::Pending)));
+    assert!(!mine(cat.stale(now(), c, 1000).await.unwrap()).contains(&(a, Status::Processing)), "lease still runs");
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(mine(cat.stale(now(), c, 1000).await.unwrap()).contains(&(a, Status::Processing)), "lease ran out");
+
+    let next = Lease::new(now(), Duration::from_secs(60));
+    let Claim::Claimed(again) = cat.claim(a, &next, now()).await.unwrap() else { panic!("not taken over") };
+    assert_eq!(again.attempts, 2, "every claim counts");
+    assert_eq!(cat.release(a, &next, now() + Duration::from_secs(60)).await.unwrap(), Transition::Applied);
+    assert_eq!(cat.get(a).await.unwrap().unwrap().attempts, 2, "releasing keeps the count");
+
+    assert_eq!(cat.keep(b).await.unwrap(), Transition::Applied);
+    assert_eq!(cat.get(b).await.unwrap().unwrap().status, Status::Pending);
+    let Claim::Claimed(_) = cat.claim(a, &next, now()).await.unwrap() else { panic!("released, so claimable") };
+    cat.finish(a, &next, &Outcome::failed("x", "y"), now()).await.unwrap();
+    assert_eq!(cat.keep(a).await.unwrap(), Transition::Skipped, "only pending records are kept");
 }
 
 #[tokio::test]
@@ -75,6 +112,6 @@ async fn sqlite_catalog() {
     contract(picasso_local::open_catalog(&dir).unwrap()).await;
     // What a fresh connection reads back is what was written.
     let again = picasso_local::open_catalog(&dir).unwrap();
-    assert_eq!(again.list(None, None, 100).await.unwrap().items.len(), 7);
+    assert_eq!(again.list(None, None, 100).await.unwrap().items.len(), 10);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{MemoryApp, jpeg_rotated, png, png_bomb, sha256_hex};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, FileRecord, Status, now};
-use picasso::processor::{Handled, ObjectRef};
+use picasso::processor::{Delivery, Handled, ObjectRef};
 use serde_json::{Value, json};
 
 async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
@@ -27,7 +27,7 @@ fn object(id: FileId) -> ObjectRef {
 
 async fn processed(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> (FileRecord, Value) {
     let id = uploaded(app, name, ctype, body).await;
-    app.processor().handle_object(&object(id)).await.unwrap();
+    app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
     let (s, view) = app.call("GET", &format!("/files/{id}"), None).await;
     assert_eq!(s, 200);
     (app.catalog.get(id).await.unwrap().unwrap(), view)
@@ -154,13 +154,13 @@ async fn two_processors_racing_on_one_event_end_with_one_result() {
     let id = uploaded(&app, "race.png", "image/png", &png(300, 300)).await;
     let (a, b) = (app.processor(), app.processor());
     let obj = object(id);
-    let (ra, rb) = tokio::join!(a.handle_object(&obj), b.handle_object(&obj));
+    let (ra, rb) = tokio::join!(a.handle_object(&obj, Delivery::default()), b.handle_object(&obj, Delivery::default()));
     let finished = [&ra, &rb].iter().filter(|r| matches!(r, Ok(Handled::Finished(_)))).count();
     assert_eq!(finished, 1, "{ra:?} {rb:?}");
     // The loser is a duplicate, or busy (retried later): then it finds the file final.
     for r in [ra, rb] {
         if r.is_err() {
-            assert_eq!(a.handle_object(&obj).await.unwrap(), Handled::Duplicate);
+            assert_eq!(a.handle_object(&obj, Delivery::default()).await.unwrap(), Handled::Duplicate);
         }
     }
     assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
@@ -176,10 +176,10 @@ async fn a_crash_mid_file_ends_processed_after_redelivery() {
     let mut p = app.processor();
     p.lease = Duration::from_secs(60);
     // Redelivered while the dead lease still runs: transient, back to the queue.
-    assert!(p.handle_object(&object(id)).await.is_err());
+    assert!(p.handle_object(&object(id), Delivery::default()).await.is_err());
     tokio::time::sleep(Duration::from_millis(350)).await;
     // Redelivered after the lease ran out: taken over and finished.
-    assert!(matches!(p.handle_object(&object(id)).await.unwrap(), Handled::Finished(_)));
+    assert!(matches!(p.handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
     let r = app.catalog.get(id).await.unwrap().unwrap();
     assert_eq!(r.status, Status::Processed);
     // The dead processor, coming back, cannot overwrite the result.
@@ -215,6 +215,9 @@ impl picasso::store::ObjectStore for BrokenReads {
     async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
         self.0.put(k, b, c).await
     }
+    async fn delete(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<()> {
+        self.0.delete(k).await
+    }
 }
 
 /// Yields `bytes`, then a connection reset.
@@ -243,11 +246,11 @@ async fn a_read_error_is_transient_and_releases_the_claim() {
         std::sync::Arc::new(BrokenReads(app.store.clone())),
         "picasso-uploads",
     );
-    assert!(broken.handle_object(&object(id)).await.is_err());
+    assert!(broken.handle_object(&object(id), Delivery::default()).await.is_err());
     assert_eq!(
         app.catalog.get(id).await.unwrap().unwrap().status,
         Status::Pending,
         "released at once, not after the lease"
     );
-    assert!(matches!(app.processor().handle_object(&object(id)).await.unwrap(), Handled::Finished(_)));
+    assert!(matches!(app.processor().handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
 }

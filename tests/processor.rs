@@ -164,8 +164,14 @@ impl Catalog for Flaky {
         anyhow::ensure!(!self.down.load(Ordering::SeqCst), "ProvisionedThroughputExceededException");
         self.inner.finish(id, l, o, at).await
     }
-    async fn release(&self, id: FileId, l: &Lease) -> anyhow::Result<Transition> {
-        self.inner.release(id, l).await
+    async fn release(&self, id: FileId, l: &Lease, e: DateTime<Utc>) -> anyhow::Result<Transition> {
+        self.inner.release(id, l, e).await
+    }
+    async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
+        self.inner.keep(id).await
+    }
+    async fn stale(&self, now: DateTime<Utc>, before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+        self.inner.stale(now, before, n).await
     }
 }
 

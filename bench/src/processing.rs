@@ -10,7 +10,9 @@ use anyhow::{Context, bail, ensure};
 use image::{ImageEncoder, Rgb, RgbImage};
 use picasso::catalog::Outcome;
 use picasso::domain::{ContentType, FileName, FileRecord, FileSize};
-use picasso::inspect::{Inspection, Limits, inspect};
+use picasso::budget::MemoryBudget;
+use picasso::inspect::{Inspection, Inspector};
+use picasso::processor::DEFAULT_BUDGET;
 use picasso::store::ObjectReader;
 
 use crate::Env;
@@ -94,7 +96,7 @@ async fn inspect_file(path: &Path, content_type: &str) -> anyhow::Result<(Durati
     );
     let t = Instant::now();
     let reader: ObjectReader = Box::pin(tokio::fs::File::open(path).await?);
-    let inspection = inspect(&record, reader, &Limits::default()).await?;
+    let inspection = Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)).inspect(&record, reader).await?;
     let elapsed = t.elapsed();
     if let Outcome::Failed(f, _) = &inspection.outcome {
         bail!("{} was not processed: {} ({})", path.display(), f.message, f.code);

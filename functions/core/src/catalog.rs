@@ -106,7 +106,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Must cost O(n), whatever the size of the catalog.
     async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
-    /// `pending` (or `processing` under an expired lease) → `processing` under `lease`.
+    /// `pending` (or `processing` under an expired lease) → `processing` under `lease`,
+    /// counting the attempt and clearing the expiry (the bytes are there).
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim>;
 
     /// `processing` under this lease → the outcome's final status; anything else is left as it is.
@@ -118,8 +119,16 @@ pub trait Catalog: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition>;
 
-    /// `processing` under this lease → `pending`, so a retry need not wait for the lease to end.
-    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition>;
+    /// `processing` under this lease → `pending` expiring at `expires_at`, so a retry need not
+    /// wait for the lease to end.
+    async fn release(&self, id: FileId, lease: &Lease, expires_at: DateTime<Utc>) -> anyhow::Result<Transition>;
+
+    /// A `pending` file whose bytes have arrived no longer expires.
+    async fn keep(&self, id: FileId) -> anyhow::Result<Transition>;
+
+    /// What the sweeper looks at, up to `n` of each: `processing` records whose lease ended
+    /// before `now`, and `pending` records older than `pending_before`, oldest first.
+    async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
     /// One page, with a cursor only when more records exist (one extra read tells).
     async fn list(&self, status: Option<Status>, after: Option<&Cursor>, limit: usize) -> anyhow::Result<Page> {

@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 
 use crate::domain::AllowList;
 
-pub const DEFAULT_ALLOWED_TYPES: &str =
-    "image/png,image/jpeg,image/gif,image/webp,text/plain,text/csv,text/markdown,application/json,application/pdf";
+/// Any file type: known types are checked deeply, others fingerprinted. Deployers narrow it.
+pub const DEFAULT_ALLOWED_TYPES: &str = "*";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -23,6 +23,13 @@ pub struct Config {
     pub allowed_types: AllowList,
     /// How long a `pending` record whose upload never arrives is kept (`PENDING_TTL_SECS`, default 1 day).
     pub pending_ttl: Duration,
+    /// The processor's queue (`QUEUE_URL`): where the sweeper sends files again.
+    pub queue_url: Option<String>,
+    /// The queue's redrive `maxReceiveCount` (`MAX_RECEIVE_COUNT`, default 5).
+    pub max_receive_count: u32,
+    /// Memory for processing, in MiB (`PROCESSING_MEMORY_MB`); by default the function's
+    /// memory less a headroom.
+    pub processing_memory_mb: Option<u64>,
 }
 
 impl Config {
@@ -48,9 +55,14 @@ impl Config {
             upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECS", 15 * 60)?),
             max_upload_bytes: number("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
             allowed_types: AllowList::parse(
-                &get("ALLOWED_CONTENT_TYPES").unwrap_or_else(|| DEFAULT_ALLOWED_TYPES.into()),
+                &get("ALLOWED_CONTENT_TYPES")
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_ALLOWED_TYPES.into()),
             ),
             pending_ttl: Duration::from_secs(number("PENDING_TTL_SECS", 24 * 60 * 60)?),
+            queue_url: get("QUEUE_URL").filter(|v| !v.is_empty()),
+            max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?).context("MAX_RECEIVE_COUNT is too large")?,
+            processing_memory_mb: get("PROCESSING_MEMORY_MB").filter(|v| !v.is_empty()).map(|_| number("PROCESSING_MEMORY_MB", 0)).transpose()?,
         })
     }
 }
@@ -70,16 +82,18 @@ mod tests {
         let c = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
         assert_eq!(c.upload_url_ttl, Duration::from_secs(900));
         assert_eq!(c.max_upload_bytes, 104_857_600);
-        assert!(c.allowed_types.permits("image/png") && !c.allowed_types.permits("application/zip"));
+        for any in ["image/png", "application/zip", "video/mp4", "application/octet-stream"] {
+            assert!(c.allowed_types.permits(any), "{any} allowed by default");
+        }
         let c = cfg(&[
             ("TABLE_NAME", "t"),
             ("BUCKET_NAME", "b"),
             ("UPLOAD_URL_TTL_SECS", "60"),
-            ("ALLOWED_CONTENT_TYPES", "*"),
+            ("ALLOWED_CONTENT_TYPES", "image/png, text/plain"),
         ])
         .unwrap();
         assert_eq!(c.upload_url_ttl, Duration::from_secs(60));
-        assert!(c.allowed_types.permits("application/zip"));
+        assert!(c.allowed_types.permits("text/plain") && !c.allowed_types.permits("application/zip"));
     }
 
     #[test]

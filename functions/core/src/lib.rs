@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod domain;
@@ -11,4 +12,5 @@ pub mod inspect;
 pub mod memory;
 pub mod processor;
 pub mod store;
+pub mod sweeper;
 pub mod telemetry;

@@ -12,19 +12,44 @@ use crate::domain::{FileId, FileRecord, ObjectKey, Status};
 use crate::store::{ObjectReader, ObjectStore, PresignedPut, StoredObject};
 
 #[derive(Default)]
-pub struct MemoryCatalog(Mutex<BTreeMap<FileId, (FileRecord, Option<Lease>)>>);
+pub struct MemoryCatalog(Mutex<BTreeMap<FileId, Row>>);
+
+/// A record with what the store keeps beside it.
+struct Row {
+    record: FileRecord,
+    lease: Option<Lease>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl MemoryCatalog {
+    /// When the record expires, as DynamoDB's TTL would read it.
+    pub fn expires_at(&self, id: FileId) -> Option<DateTime<Utc>> {
+        self.0.lock().unwrap().get(&id).and_then(|r| r.expires_at)
+    }
+
+    /// Drops a record, as DynamoDB's TTL does once `expires_at` has passed.
+    pub fn remove(&self, id: FileId) -> bool {
+        self.0.lock().unwrap().remove(&id).is_some()
+    }
+}
+
+/// Whether `row` is held by `lease` (`processing` under it).
+fn held_by(row: &Row, lease: &Lease) -> bool {
+    row.record.status == Status::Processing && row.lease.is_some_and(|l| l.token == lease.token)
+}
 
 #[async_trait]
 impl Catalog for MemoryCatalog {
-    async fn insert(&self, record: &FileRecord, _expires_at: DateTime<Utc>) -> anyhow::Result<()> {
+    async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()> {
         let mut rows = self.0.lock().unwrap();
         anyhow::ensure!(!rows.contains_key(&record.id), "duplicate id {}", record.id);
-        rows.insert(record.id, (record.clone(), None));
+        let expires_at = (!record.status.is_final()).then_some(expires_at);
+        rows.insert(record.id, Row { record: record.clone(), lease: None, expires_at });
         Ok(())
     }
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
-        Ok(self.0.lock().unwrap().get(&id).map(|(r, _)| r.clone()))
+        Ok(self.0.lock().unwrap().get(&id).map(|r| r.record.clone()))
     }
 
     async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
@@ -33,19 +58,22 @@ impl Catalog for MemoryCatalog {
             Some(a) => rows.range(..a),
             None => rows.range(..),
         };
-        Ok(older.rev().map(|(_, (r, _))| r).filter(|r| status.is_none_or(|s| r.status == s)).take(n).cloned().collect())
+        let matching = older.rev().map(|(_, row)| &row.record).filter(|r| status.is_none_or(|s| r.status == s));
+        Ok(matching.take(n).cloned().collect())
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
         let mut rows = self.0.lock().unwrap();
-        let Some((r, held)) = rows.get_mut(&id) else { return Ok(Claim::Missing) };
-        Ok(match r.status {
+        let Some(row) = rows.get_mut(&id) else { return Ok(Claim::Missing) };
+        Ok(match row.record.status {
             Status::Processed | Status::Failed => Claim::Final,
-            Status::Processing if held.is_some_and(|l| l.until >= now) => Claim::Busy,
+            Status::Processing if row.lease.is_some_and(|l| l.until >= now) => Claim::Busy,
             _ => {
-                r.status = Status::Processing;
-                *held = Some(*lease);
-                Claim::Claimed(r.clone())
+                row.record.status = Status::Processing;
+                row.record.attempts += 1;
+                row.lease = Some(*lease);
+                row.expires_at = None;
+                Claim::Claimed(row.record.clone())
             }
         })
     }
@@ -59,25 +87,44 @@ impl Catalog for MemoryCatalog {
     ) -> anyhow::Result<Transition> {
         let mut rows = self.0.lock().unwrap();
         match rows.get_mut(&id) {
-            Some((r, held)) if r.status == Status::Processing && held.is_some_and(|l| l.token == lease.token) => {
-                outcome.apply(r, at);
-                *held = None;
+            Some(row) if held_by(row, lease) => {
+                outcome.apply(&mut row.record, at);
+                row.lease = None;
                 Ok(Transition::Applied)
             }
             _ => Ok(Transition::Skipped),
         }
     }
 
-    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition> {
+    async fn release(&self, id: FileId, lease: &Lease, expires_at: DateTime<Utc>) -> anyhow::Result<Transition> {
         let mut rows = self.0.lock().unwrap();
         match rows.get_mut(&id) {
-            Some((r, held)) if r.status == Status::Processing && held.is_some_and(|l| l.token == lease.token) => {
-                r.status = Status::Pending;
-                *held = None;
+            Some(row) if held_by(row, lease) => {
+                row.record.status = Status::Pending;
+                row.lease = None;
+                row.expires_at = Some(expires_at);
                 Ok(Transition::Applied)
             }
             _ => Ok(Transition::Skipped),
         }
+    }
+
+    async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
+        let mut rows = self.0.lock().unwrap();
+        match rows.get_mut(&id) {
+            Some(row) if row.record.status == Status::Pending => {
+                row.expires_at = None;
+                Ok(Transition::Applied)
+            }
+            _ => Ok(Transition::Skipped),
+        }
+    }
+
+    async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+        let rows = self.0.lock().unwrap();
+        let expired = rows.values().filter(|r| r.record.status == Status::Processing && r.lease.is_none_or(|l| l.until < now));
+        let old = rows.range(..pending_before).map(|(_, r)| r).filter(|r| r.record.status == Status::Pending);
+        Ok(expired.take(n).chain(old.take(n)).map(|r| r.record.clone()).collect())
     }
 }
 
@@ -124,6 +171,11 @@ impl ObjectStore for MemoryStore {
 
     async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> anyhow::Result<()> {
         self.put_bytes(key, bytes);
+        Ok(())
+    }
+
+    async fn delete(&self, key: ObjectKey) -> anyhow::Result<()> {
+        self.0.lock().unwrap().remove(&key.to_string());
         Ok(())
     }
 }

@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use anyhow::Context;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
+use crate::budget::MemoryBudget;
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
-use crate::domain::{FileRecord, ObjectKey, now};
-use crate::inspect::{Limits, inspect};
+use crate::domain::{FileRecord, ObjectKey, now, rfc3339};
+use crate::inspect::Inspector;
 use crate::store::ObjectStore;
+use crate::sweeper::Sweeper;
 
 /// An S3 event notification, reduced to what processing reads. `aws_lambda_events`' S3 types
 /// require fields (`userIdentity`, `requestParameters`…) that emulators and some
@@ -50,11 +54,18 @@ pub struct S3Object {
 pub enum Incoming {
     Sqs(SqsEvent),
     S3(S3Event),
+    /// The EventBridge schedule that runs the sweeper.
+    Schedule,
 }
 
 impl Incoming {
     /// SQS and S3 events both have `Records`; the first record's `eventSource` tells them apart.
     pub fn from_value(v: Value) -> anyhow::Result<Self> {
+        if v.get("source").and_then(Value::as_str) == Some("aws.events")
+            && v.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        {
+            return Ok(Incoming::Schedule);
+        }
         let source = v.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or_default();
         Ok(match source {
             "aws:sqs" => Incoming::Sqs(serde_json::from_value(v)?),
@@ -80,6 +91,24 @@ impl ObjectRef {
         let key = r.s3.object.key.as_deref()?;
         let key = urlencoding::decode(&key.replace('+', " ")).ok()?.into_owned();
         Some(Self { bucket: r.s3.bucket.name.clone()?, key })
+    }
+
+    /// The S3 notification for this object, as S3 sends it (key URL-encoded, `+` for a space):
+    /// what the sweeper puts back on the queue.
+    pub fn notification(&self) -> Value {
+        let key = urlencoding::encode(&self.key).replace("%2F", "/").replace("%20", "+");
+        json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventTime": rfc3339(&now()),
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "picasso-sweeper",
+                "bucket": {"name": self.bucket, "arn": format!("arn:aws:s3:::{}", self.bucket)},
+                "object": {"key": key}
+            }
+        }]})
     }
 }
 
@@ -121,6 +150,8 @@ pub enum Handled {
     Finished(Outcome),
     /// Already finished by an earlier delivery of the same event.
     Duplicate,
+    /// Bytes whose record is gone (expired before the event came): deleted, not kept unaccounted.
+    Orphaned,
     /// Nothing to do, and retrying would not change that.
     Ignored(&'static str),
 }
@@ -129,10 +160,39 @@ pub struct Processor {
     pub catalog: Arc<dyn Catalog>,
     pub store: Arc<dyn ObjectStore>,
     pub bucket: String,
-    pub limits: Limits,
+    pub inspector: Inspector,
     /// How long a claim holds: longer than processing one file takes, shorter than the
     /// queue's visibility timeout, so a redelivery after a crash finds it expired.
     pub lease: Duration,
+    /// The queue's `maxReceiveCount`: the delivery that would be the last one ends the file
+    /// `failed` on a transient error instead of leaving it to the DLQ, and a file claimed
+    /// more often than this (its processing kept dying) is given up on.
+    pub max_receive_count: u32,
+    /// The expiry a released file gets back (the upload function's `PENDING_TTL_SECS`).
+    pub pending_ttl: Duration,
+    /// Run on the schedule's events.
+    pub sweeper: Option<Sweeper>,
+}
+
+/// The budget when nothing says otherwise (tests, tools).
+pub const DEFAULT_BUDGET: u64 = 256 << 20;
+
+/// Time kept back from the invocation deadline to hand a file back and answer.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// How a notification reached the processor.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// 1 for the first delivery (SQS `ApproximateReceiveCount`).
+    pub receive_count: u32,
+    /// When the work must have stopped (the invocation's deadline less a margin).
+    pub deadline: Option<Instant>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self { receive_count: 1, deadline: None }
+    }
 }
 
 /// Thumbnails live outside `uploads/`, so writing them never triggers processing.
@@ -140,10 +200,19 @@ pub const THUMBNAIL_PREFIX: &str = "thumbnails/";
 
 impl Processor {
     pub fn new(catalog: Arc<dyn Catalog>, store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> Self {
-        Self { catalog, store, bucket: bucket.into(), limits: Limits::default(), lease: Duration::from_secs(120) }
+        Self {
+            catalog,
+            store,
+            bucket: bucket.into(),
+            inspector: Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)),
+            lease: Duration::from_secs(120),
+            max_receive_count: 5,
+            pending_ttl: Duration::from_secs(24 * 60 * 60),
+            sweeper: None,
+        }
     }
 
-    pub async fn handle_object(&self, obj: &ObjectRef) -> anyhow::Result<Handled> {
+    pub async fn handle_object(&self, obj: &ObjectRef, delivery: Delivery) -> anyhow::Result<Handled> {
         if obj.bucket != self.bucket {
             return Ok(Handled::Ignored("event for another bucket"));
         }
@@ -152,7 +221,9 @@ impl Processor {
         };
         // Cheap checks first: most duplicates stop here without a write.
         let Some(record) = self.catalog.get(key.file_id()).await? else {
-            return Ok(Handled::Ignored("no record for this key"));
+            self.store.delete(key).await?;
+            tracing::warn!(key = %key, "object without a record (expired before its event came): deleted");
+            return Ok(Handled::Orphaned);
         };
         if record.status.is_final() {
             return Ok(Handled::Duplicate);
@@ -168,16 +239,45 @@ impl Processor {
             // Retried later: by then the holder has finished, or its lease has run out.
             Claim::Busy => anyhow::bail!("file {} is being processed under another lease", record.id),
         };
-        match self.process(&record, body, &lease).await {
+        if record.attempts > self.max_receive_count {
+            let msg = format!(
+                "processing never finished in {} attempts (each ended by a crash or a timeout)",
+                self.max_receive_count
+            );
+            return self.give_up(&record, &lease, msg).await;
+        }
+        let work = self.process(&record, body, &lease);
+        let result = match delivery.deadline {
+            Some(d) => tokio::time::timeout_at(d, work)
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the invocation's time ran out before the file was done"))),
+            None => work.await,
+        };
+        match result {
             Ok(h) => Ok(h),
+            Err(e) if delivery.receive_count >= self.max_receive_count => {
+                let msg = format!("processing failed {} times; the last error: {e:#}", delivery.receive_count);
+                self.give_up(&record, &lease, msg).await
+            }
             Err(e) => {
                 // Hand it back now rather than when the lease ends; a failure here only delays.
-                if let Err(r) = self.catalog.release(record.id, &lease).await {
+                let expires_at = now() + self.pending_ttl;
+                if let Err(r) = self.catalog.release(record.id, &lease, expires_at).await {
                     tracing::warn!(file_id = %record.id, error = format!("{r:#}"), "could not release lease");
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Ends a file `failed` rather than leaving it `processing` for ever.
+    async fn give_up(&self, record: &FileRecord, lease: &Lease, message: String) -> anyhow::Result<Handled> {
+        tracing::error!(file_id = %record.id, message, "giving up on the file");
+        let outcome = Outcome::failed("processing_failed", message);
+        Ok(match self.catalog.finish(record.id, lease, &outcome, now()).await? {
+            Transition::Applied => Handled::Finished(outcome),
+            Transition::Skipped => Handled::Duplicate,
+        })
     }
 
     async fn process(
@@ -186,7 +286,7 @@ impl Processor {
         body: crate::store::ObjectReader,
         lease: &Lease,
     ) -> anyhow::Result<Handled> {
-        let mut inspection = inspect(record, body, &self.limits).await?;
+        let mut inspection = self.inspector.inspect(record, body).await?;
         if let (Some(thumb), Outcome::Processed(analysis)) = (inspection.thumbnail.take(), &mut inspection.outcome) {
             let key = format!("{THUMBNAIL_PREFIX}{}.{}", record.id, thumb.extension);
             self.store.put(&key, thumb.bytes, thumb.content_type).await?;
@@ -200,11 +300,11 @@ impl Processor {
     }
 
     /// Logs each object's outcome; the first transient error is returned.
-    async fn handle_all(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
+    async fn handle_all(&self, objects: &[ObjectRef], delivery: Delivery) -> anyhow::Result<()> {
         let mut first_err = None;
         for obj in objects {
             let file_id = ObjectKey::parse(&obj.key).map(|k| k.file_id().to_string());
-            match self.handle_object(obj).await {
+            match self.handle_object(obj, delivery).await {
                 Ok(h) => tracing::info!(file_id, key = %obj.key, outcome = ?h, "object handled"),
                 Err(e) => {
                     tracing::warn!(file_id, key = %obj.key, error = format!("{e:#}"), "transient failure, will retry");
@@ -218,10 +318,17 @@ impl Processor {
     /// An SQS batch: failed messages are reported so only they come back (ReportBatchItemFailures).
     /// One message at a time: an image may hold up to 64 MiB while decoded, and ten at once
     /// would not fit a 512 MB function; Lambda scales out across batches instead.
-    pub async fn handle_sqs(&self, event: &SqsEvent) -> SqsBatchResponse {
+    pub async fn handle_sqs(&self, event: &SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         let mut failures = Vec::new();
         for msg in &event.records {
-            if let Err(e) = self.handle_message(msg).await {
+            let receive_count = msg.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let delivery = Delivery { receive_count, deadline };
+            let result = match deadline {
+                // Not started: it goes back whole, without a claim to undo.
+                Some(d) if Instant::now() >= d => Err(anyhow::anyhow!("no time left in this invocation")),
+                _ => self.handle_message(msg, delivery).await,
+            };
+            if let Err(e) = result {
                 let id = msg.message_id.clone().unwrap_or_default();
                 tracing::warn!(message_id = id, error = format!("{e:#}"), "message returned to the queue");
                 let mut failure = BatchItemFailure::default();
@@ -234,29 +341,39 @@ impl Processor {
         response
     }
 
-    async fn handle_message(&self, msg: &SqsMessage) -> anyhow::Result<()> {
+    async fn handle_message(&self, msg: &SqsMessage, delivery: Delivery) -> anyhow::Result<()> {
         let body = msg.body.as_deref().unwrap_or_default();
         match Notification::parse(body) {
             Ok(Notification::Test) => {
                 tracing::info!("s3:TestEvent skipped");
                 Ok(())
             }
-            Ok(Notification::Objects(objs)) => self.handle_all(&objs).await,
+            Ok(Notification::Objects(objs)) => self.handle_all(&objs, delivery).await,
             // Kept, not dropped: after maxReceiveCount it rests in the DLQ for someone to read.
             Err(e) => Err(e.context("message is not an S3 notification")),
         }
     }
 
     /// A direct S3 invocation: an error makes Lambda retry the whole event.
-    pub async fn handle_s3(&self, event: &S3Event) -> anyhow::Result<()> {
-        self.handle_all(&objects(event)).await
+    pub async fn handle_s3(&self, event: &S3Event, deadline: Option<Instant>) -> anyhow::Result<()> {
+        self.handle_all(&objects(event), Delivery { receive_count: 1, deadline }).await
     }
 
     /// Entry point for the Lambda: any supported event in, the response Lambda expects out.
     pub async fn handle_event(&self, event: Value) -> anyhow::Result<Value> {
+        self.handle_event_by(event, None).await
+    }
+
+    /// The same, stopping work by `deadline` (the invocation's, less [`DEADLINE_MARGIN`]).
+    pub async fn handle_event_by(&self, event: Value, deadline: Option<Instant>) -> anyhow::Result<Value> {
         match Incoming::from_value(event)? {
-            Incoming::Sqs(e) => Ok(serde_json::to_value(self.handle_sqs(&e).await)?),
-            Incoming::S3(e) => self.handle_s3(&e).await.map(|()| Value::Null),
+            Incoming::Sqs(e) => Ok(serde_json::to_value(self.handle_sqs(&e, deadline).await)?),
+            Incoming::S3(e) => self.handle_s3(&e, deadline).await.map(|()| Value::Null),
+            Incoming::Schedule => {
+                let sweeper = self.sweeper.as_ref().context("scheduled event, but no sweeper is configured (QUEUE_URL)")?;
+                let swept = sweeper.sweep(now()).await?;
+                Ok(json!({"expired_leases": swept.expired_leases, "arrived": swept.arrived, "waiting": swept.waiting}))
+            }
         }
     }
 }

@@ -46,4 +46,7 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Stores a derived object (a thumbnail), outside the `uploads/` prefix.
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> anyhow::Result<()>;
+
+    /// Removes an upload (an orphan: bytes whose record is gone). Removing nothing is not an error.
+    async fn delete(&self, key: ObjectKey) -> anyhow::Result<()>;
 }
