@@ -2,35 +2,35 @@
 //! S3 endpoint (s3s) and an embedded catalog (SQLite) in a data directory.
 
 pub mod delivery;
+pub mod server;
 pub mod sqlite;
 pub mod storage;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use picasso::api::AppState;
 use picasso::aws::S3Store;
+use picasso::budget::MemoryBudget;
 use picasso::catalog::Catalog;
 use picasso::config::Config;
-use picasso::processor::Processor;
+use picasso::processor::{ObjectRef, Processor};
 use picasso::store::ObjectStore;
+use picasso::sweeper::{Redeliver, Sweeper};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::sqlite::SqliteCatalog;
-use crate::storage::Created;
+use crate::storage::{Created, Credentials};
 
 pub const BUCKET: &str = "picasso-uploads";
-/// Credentials of the embedded endpoint; it listens on loopback only by default.
-const ACCESS_KEY: &str = "picasso-local";
-const SECRET_KEY: &str = "picasso-local-secret-key";
+const REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -40,8 +40,13 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Files processed at once.
     pub concurrency: usize,
+    /// Memory the concurrent jobs share for decoding, in MiB.
+    pub memory_budget_mb: u64,
     /// Accept uploads but leave them pending (they are processed at the next start with processing on).
     pub process: bool,
+    /// Web origins allowed besides the page's own (`http://127.0.0.1:PORT`, `http://localhost:PORT`).
+    pub cors_origins: Vec<String>,
+    pub timeouts: server::Timeouts,
 }
 
 pub struct Running {
@@ -73,14 +78,21 @@ fn config() -> anyhow::Result<Config> {
     })
 }
 
-fn s3_client(endpoint: SocketAddr) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+fn s3_client(endpoint: &str, creds: &Credentials) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Region};
+    let creds = aws_sdk_s3::config::Credentials::new(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        None,
+        None,
+        "picasso-local",
+    );
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(format!("http://{endpoint}"))
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
         .force_path_style(true)
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "picasso-local"))
+        .credentials_provider(creds)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -95,76 +107,94 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let (events, rx) = mpsc::channel::<Created>(4096);
     let fs = s3s_fs::FileSystem::new(&objects).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, events.clone()));
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let creds = Credentials::generate();
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(creds.access_key_id.as_str(), creds.secret_access_key.clone()));
     let s3_listener = TcpListener::bind((opts.host, opts.s3_port)).await.context("binding the S3 port")?;
     let s3_addr = s3_listener.local_addr()?;
     let api_listener = TcpListener::bind((opts.host, opts.port)).await.context("binding the API port")?;
     let api_addr = api_listener.local_addr()?;
+    let origins = server::origins(api_addr, &opts.cors_origins)?;
+    let s3_endpoint = format!("http://{s3_addr}");
+    creds.write(&opts.data_dir.join(Credentials::FILE), &s3_endpoint, &config.bucket_name, REGION)?;
 
-    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(s3_addr), &config.bucket_name));
-    let processor = Arc::new(Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone()));
-    let bucket = config.bucket_name.clone();
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&s3_endpoint, &creds), &config.bucket_name));
+    let mut processor = Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone());
+    processor.inspector.budget = MemoryBudget::new(opts.memory_budget_mb << 20);
+    processor.max_receive_count = config.max_receive_count;
+    processor.pending_ttl = config.pending_ttl;
+    let sweeper = Sweeper {
+        catalog: catalog.clone(),
+        store: store.clone(),
+        redeliver: Arc::new(ChannelRedeliver(events.clone())),
+        bucket: config.bucket_name.clone(),
+        pending_grace: config.upload_url_ttl + Duration::from_secs(60),
+        batch: 1000,
+    };
     let state = AppState { catalog: catalog.clone(), store: store.clone(), config };
-    let api = picasso::api::router(state)
-        .route("/", get(|| async { Html(include_str!("web/index.html")) }))
-        .layer(tower_http::cors::CorsLayer::permissive());
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
+        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_headers([http::header::CONTENT_TYPE]);
+    let api =
+        picasso::api::router(state).route("/", get(|| async { Html(include_str!("web/index.html")) })).layer(cors);
     let (shutdown, stopped) = watch::channel(false);
-    let servers =
-        vec![serve(s3_listener, storage::router(builder.build()), stopped.clone()), serve(api_listener, api, stopped)];
+    let t = opts.timeouts;
+    let servers = vec![
+        server::serve(s3_listener, storage::router(builder.build(), origins), t, stopped.clone()),
+        server::serve(api_listener, api, t, stopped),
+    ];
 
     // Recovery reads objects through the S3 endpoint, so it runs once that serves.
     let recovered = if opts.process {
-        delivery::spawn(rx, processor, opts.concurrency);
-        recover(&catalog, store.as_ref(), &bucket, &events).await?
+        delivery::spawn(rx, Arc::new(processor), opts.concurrency);
+        recover(&catalog, sweeper).await?
     } else {
         0
     };
     Ok(Running { api: api_addr, s3: s3_addr, recovered, shutdown, servers })
 }
 
-fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
-    // Without TCP_NODELAY a response written in two parts (headers, then a streamed body:
-    // every GET of an object) waits for the peer's delayed ACK, ~40 ms on Linux.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-    })
+/// How often the sweeper runs (on AWS, the template's schedule).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The sweeper's redelivery here: straight into the in-process queue.
+struct ChannelRedeliver(mpsc::Sender<Created>);
+
+#[async_trait::async_trait]
+impl Redeliver for ChannelRedeliver {
+    async fn redeliver(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
+        for o in objects {
+            let created = Created { bucket: o.bucket.clone(), key: o.key.clone(), size: 0, etag: String::new() };
+            self.0.send(created).await?;
+        }
+        Ok(())
+    }
 }
 
-/// Files accepted before a stop whose bytes arrived but were not processed are
-/// delivered again; pending records whose upload never came expire as DynamoDB's TTL would.
-async fn recover(
-    catalog: &SqliteCatalog,
-    store: &dyn ObjectStore,
-    bucket: &str,
-    events: &mpsc::Sender<Created>,
-) -> anyhow::Result<usize> {
-    let mut n = 0;
+/// At start-up the last run's leases are dead and every pending file with its bytes is
+/// delivered again; then the sweeper runs every [`SWEEP_EVERY`], and expired pending
+/// records are dropped as DynamoDB's TTL would.
+async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::Result<usize> {
+    catalog.release_dead_leases()?;
     let now = picasso::domain::now();
-    for record in catalog.unfinished()? {
-        match store.head(record.key()).await? {
-            Some(obj) => {
-                let created = Created {
-                    bucket: bucket.into(),
-                    key: record.key().to_string(),
-                    size: obj.size,
-                    etag: String::new(),
-                };
-                events.send(created).await?;
-                n += 1;
-            }
-            None => {
-                catalog.expire(record.id, now)?;
+    // Nothing is in flight yet: every pending file is looked at, whatever its age.
+    let grace = std::mem::replace(&mut sweeper.pending_grace, Duration::ZERO);
+    let swept = sweeper.sweep(now).await?;
+    catalog.purge_expired(now)?;
+    sweeper.pending_grace = grace;
+    let catalog = catalog.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let now = picasso::domain::now();
+            if let Err(e) = sweeper.sweep(now).await.and_then(|_| catalog.purge_expired(now)) {
+                tracing::warn!(error = format!("{e:#}"), "sweep failed; next one in a minute");
             }
         }
-    }
-    Ok(n)
+    });
+    Ok(swept.arrived + swept.expired_leases)
 }
 
 /// Lets tests and benchmarks reach the catalog behind a running stack's data directory.

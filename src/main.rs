@@ -2,9 +2,10 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// Picasso's local stack: the API, direct browser uploads to an embedded S3 endpoint,
 /// asynchronous processing and the file list, with nothing else to install.
@@ -26,9 +27,23 @@ struct Args {
     /// Files processed at once.
     #[arg(long, env = "PICASSO_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
+    /// Memory the concurrent jobs share for decoding images, in MiB: a job that cannot fit
+    /// waits, one that never can fails `image_too_large`.
+    #[arg(long, env = "PICASSO_MEMORY_BUDGET_MB", default_value_t = 192)]
+    memory_budget_mb: u64,
     /// Accept uploads but leave them pending; a later start with processing on takes them.
     #[arg(long, env = "PICASSO_NO_PROCESSING")]
     no_processing: bool,
+    /// Another web origin (scheme://host[:port]) that may call the API and upload to the S3
+    /// endpoint from a browser, besides the page's own; repeatable.
+    #[arg(long = "cors-origin", env = "PICASSO_CORS_ORIGINS", value_delimiter = ',', value_name = "URL")]
+    cors_origins: Vec<String>,
+    /// Milliseconds a client may take to send a request's headers.
+    #[arg(long, env = "PICASSO_HEADER_TIMEOUT_MS", default_value_t = 10_000, hide = true)]
+    header_timeout_ms: u64,
+    /// Milliseconds a connection may stay without moving a byte.
+    #[arg(long, env = "PICASSO_IDLE_TIMEOUT_MS", default_value_t = 60_000, hide = true)]
+    idle_timeout_ms: u64,
 }
 
 #[tokio::main]
@@ -42,13 +57,24 @@ async fn main() -> anyhow::Result<()> {
         s3_port: args.s3_port,
         data_dir: args.data_dir.clone(),
         concurrency: args.concurrency,
+        memory_budget_mb: args.memory_budget_mb,
         process: !args.no_processing,
+        cors_origins: args.cors_origins,
+        timeouts: picasso_local::server::Timeouts {
+            header_read: Duration::from_millis(args.header_timeout_ms),
+            idle: Duration::from_millis(args.idle_timeout_ms),
+        },
     };
+    // Listening for Ctrl-C (and SIGTERM) before saying "Ready": a signal sent as soon as the
+    // banner is read must stop the stack cleanly, not kill it.
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
     let stack = picasso_local::start(opts).await?;
     println!("Picasso local stack");
     println!("Web page: http://{}/", stack.api);
     println!("API: http://{}", stack.api);
     println!("S3: http://{} (bucket {})", stack.s3, picasso_local::BUCKET);
+    let creds = args.data_dir.join(picasso_local::storage::Credentials::FILE);
+    println!("S3 credentials (new each run): {}", creds.display());
     println!("Data: {}", args.data_dir.display());
     if args.no_processing {
         println!("Processing: off (uploads stay pending until a start with processing on)");
@@ -57,7 +83,10 @@ async fn main() -> anyhow::Result<()> {
         println!("Recovered {} uploaded file(s) left pending by the last run", stack.recovered);
     }
     println!("Ready in {} ms. Press Ctrl-C to stop.", t0.elapsed().as_millis());
-    tokio::signal::ctrl_c().await?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     println!("Stopping…");
     stack.stop().await
 }

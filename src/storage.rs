@@ -1,18 +1,22 @@
 //! The embedded S3 endpoint: s3s verifies SigV4 (presigned URLs included: key, length,
-//! content type, expiry), s3s-fs keeps the bytes in the data directory, and every
-//! completed PUT under `uploads/` becomes an S3 ObjectCreated notification.
+//! content type, expiry) against credentials made for each run, s3s-fs keeps the bytes in
+//! the data directory, and every completed PUT under `uploads/` becomes an S3
+//! ObjectCreated notification.
 
 use std::convert::Infallible;
+use std::path::Path;
 
+use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
-use http::{HeaderName, Method, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use picasso::domain::{ObjectKey, rfc3339};
 
@@ -49,7 +53,57 @@ impl Created {
     }
 }
 
-/// s3s-fs with notifications; only the operations the stack uses are exposed.
+/// The endpoint's credentials: random for each run (nothing published signs anything), and
+/// written to the data directory, readable by its owner only, for tools and tests.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Credentials {
+    /// Where [`Credentials::write`] puts them, inside the data directory.
+    pub const FILE: &'static str = "s3-credentials.json";
+
+    /// From the operating system's CSPRNG (UUIDv4 uses `getrandom`): 48 random bits name
+    /// the key, 244 make the secret.
+    pub fn generate() -> Self {
+        let hex = || uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            access_key_id: format!("PICASSO{}", hex()[..12].to_ascii_uppercase()),
+            secret_access_key: format!("{}{}", hex(), hex()),
+        }
+    }
+
+    /// `{"endpoint", "bucket", "region", "access_key_id", "secret_access_key"}`, mode 0600,
+    /// replaced atomically so a reader never sees half a file or another run's secret.
+    pub fn write(&self, path: &Path, endpoint: &str, bucket: &str, region: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let body = json!({
+            "endpoint": endpoint,
+            "bucket": bucket,
+            "region": region,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+        });
+        let tmp = path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(format!("{body:#}\n").as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// s3s-fs with notifications. Only the operations the stack uses are exposed (PUT by
+/// browsers, GET and HEAD by the processor and links, DELETE for orphans); s3s answers
+/// every other one `NotImplemented`.
 pub struct NotifyingStore {
     fs: FileSystem,
     events: mpsc::Sender<Created>,
@@ -80,12 +134,23 @@ impl S3 for NotifyingStore {
         self.fs.head_object(req).await
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.fs.get_object(req).await
-    }
-
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.fs.head_bucket(req).await
+    /// Applies the `response-content-*` overrides of a signed GET, as S3 does (s3s-fs
+    /// ignores them): download links are attachments typed `application/octet-stream`.
+    async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = &mut req.input;
+        let content_type = input.response_content_type.take();
+        let disposition = input.response_content_disposition.take();
+        let cache_control = input.response_cache_control.take();
+        let encoding = input.response_content_encoding.take();
+        let language = input.response_content_language.take();
+        let mut resp = self.fs.get_object(req).await?;
+        let out = &mut resp.output;
+        out.content_type = content_type.or(out.content_type.take());
+        out.content_disposition = disposition.or(out.content_disposition.take());
+        out.cache_control = cache_control.or(out.cache_control.take());
+        out.content_encoding = encoding.or(out.content_encoding.take());
+        out.content_language = language.or(out.content_language.take());
+        Ok(resp)
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -94,8 +159,9 @@ impl S3 for NotifyingStore {
 }
 
 /// The endpoint as an HTTP service, answering browsers' CORS preflights the way the
-/// template's bucket CORS rule does (PUT/GET/HEAD from any origin, ETag exposed).
-pub fn router(service: s3s::service::S3Service) -> Router {
+/// template's bucket CORS rule does (PUT/GET/HEAD, ETag exposed), for the given origins
+/// only: those that serve the page. Every response says `X-Content-Type-Options: nosniff`.
+pub fn router(service: s3s::service::S3Service, origins: Vec<HeaderValue>) -> Router {
     let s3 = tower::service_fn(move |req: Request<Body>| {
         let service = service.clone();
         async move {
@@ -110,10 +176,14 @@ pub fn router(service: s3s::service::S3Service) -> Router {
         }
     });
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
+        .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::PUT, Method::GET, Method::HEAD])
         .allow_headers(tower_http::cors::Any)
         .expose_headers([HeaderName::from_static("etag")])
         .max_age(std::time::Duration::from_secs(3000));
-    Router::new().fallback_service(s3).layer(cors)
+    let nosniff = SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    Router::new().fallback_service(s3).layer(cors).layer(nosniff)
 }

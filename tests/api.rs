@@ -58,11 +58,6 @@ mod upload {
             (r#"{"filename": "a.png", "content_type": "image/png", "size": 0}"#, 400, "invalid_size"),
             (r#"{"filename": "a.png", "content_type": "image/png", "size": -3}"#, 400, "invalid_size"),
             (r#"{"filename": "a.png", "content_type": "image/png", "size": "12"}"#, 400, "invalid_size"),
-            (
-                r#"{"filename": "a.exe", "content_type": "application/x-msdownload", "size": 1}"#,
-                415,
-                "unsupported_content_type",
-            ),
             (r#"{"filename": "a.png", "content_type": "nonsense", "size": 1}"#, 400, "invalid_content_type"),
             (r#"{"filename": "", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
             (r#"{"filename": "../etc/passwd", "content_type": "image/png", "size": 1}"#, 400, "invalid_filename"),
@@ -77,6 +72,81 @@ mod upload {
         let (s, b) = app.call("POST", "/upload", Some(upload_body(&long, "image/png", 1))).await;
         assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_filename"));
         assert!(app.catalog.newest(None, None, 10).await.unwrap().is_empty(), "nothing recorded");
+    }
+
+    #[tokio::test]
+    async fn refuses_deceptive_names_and_types_and_records_nothing() {
+        let app = MemoryApp::new();
+        let names = [
+            "invoice\u{202E}gpj.exe", // right-to-left override: shows as invoiceexe.jpg
+            "report\u{2067}fdp.exe",  // right-to-left isolate
+            "pay\u{200B}pal.html",    // zero-width space
+            "a\u{200D}b.txt",         // zero-width joiner
+            "\u{FEFF}notes.txt",      // byte order mark
+            "line\u{2028}break.txt",  // line separator
+            "...",                    // only dots
+            "photo.jpg.",             // trailing dot, dropped by Windows
+            "photo.jpg ",             // trailing space, likewise
+        ];
+        for name in names {
+            let (s, b) = app.call("POST", "/upload", Some(upload_body(name, "image/png", 1))).await;
+            assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_filename"), "{name:?}: {b}");
+        }
+        let types = [
+            "text/plain;,text/html",
+            "text/plain; foo=bar",
+            "text/html; charset=utf-8; boundary=x",
+            "text/plain; charset=\"utf 8\"",
+            "text/plain; charset=utf-8; charset=latin1",
+            "*/*",
+        ];
+        for ctype in types {
+            let (s, b) = app.call("POST", "/upload", Some(upload_body("a.txt", ctype, 1))).await;
+            assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_content_type"), "{ctype:?}: {b}");
+        }
+        assert!(app.catalog.newest(None, None, 10).await.unwrap().is_empty(), "nothing recorded");
+    }
+
+    #[tokio::test]
+    async fn content_types_are_stored_normalized_with_only_their_charset() {
+        let app = MemoryApp::new();
+        let (s, b) = app.call("POST", "/upload", Some(upload_body("a.txt", "Text/Plain;Charset=\"UTF-8\"", 1))).await;
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(b["content_type"], "text/plain; charset=utf-8");
+        assert_eq!(
+            b["upload"]["headers"]["content-type"], "text/plain; charset=utf-8",
+            "the PUT signs the stored type"
+        );
+    }
+
+    #[tokio::test]
+    async fn any_file_type_is_accepted_by_default() {
+        let app = MemoryApp::new();
+        for (name, ctype) in [
+            ("archive.zip", "application/zip"),
+            ("clip.mp4", "video/mp4"),
+            ("blob.bin", "application/octet-stream"),
+            ("letter.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ] {
+            let (s, b) = app.call("POST", "/upload", Some(upload_body(name, ctype, 1000))).await;
+            assert_eq!(s, 201, "{ctype}: {b}");
+            assert_eq!(b["content_type"], ctype);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_narrowed_allow_list_refuses_other_types_with_415() {
+        let app =
+            MemoryApp::with_config(common::test_config_with(&[("ALLOWED_CONTENT_TYPES", "image/png,text/plain")]));
+        let (s, b) = app.call("POST", "/upload", Some(upload_body("a.exe", "application/x-msdownload", 1))).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (415, "unsupported_content_type"));
+        assert!(b["error"]["message"].as_str().unwrap().contains("image/png, text/plain"), "{b}");
+        // The list applies to the type, whatever its charset.
+        let (s, b) = app.call("POST", "/upload", Some(upload_body("a.txt", "text/plain; charset=utf-8", 1))).await;
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = app.call("POST", "/upload", Some(upload_body("a.htm", "text/html; charset=utf-8", 1))).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (415, "unsupported_content_type"));
+        assert_eq!(app.catalog.newest(None, None, 10).await.unwrap().len(), 1, "only the accepted one recorded");
     }
 }
 

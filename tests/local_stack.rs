@@ -1,6 +1,8 @@
 //! The local stack (`cargo run`), started as a process on free ports in a temporary
 //! data directory, driven with a plain HTTP client.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -153,23 +155,183 @@ async fn upload_put_and_see_it_processed() {
     std::fs::remove_dir_all(data).unwrap();
 }
 
+/// The `access-control-allow-origin` a request from `origin` gets, if any.
+async fn allowed_origin(req: reqwest::RequestBuilder, origin: &str) -> Option<String> {
+    let resp = req.header("origin", origin).send().await.unwrap();
+    resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned())
+}
+
 #[tokio::test]
-async fn storage_answers_browser_preflights() {
+async fn only_the_pages_own_origins_and_those_given_may_read_from_a_browser() {
     let data = temp_dir("cors");
+    let stack = Stack::start(&data, &["--cors-origin", "http://app.example:8080"], &[]);
+    let http = client();
+    let port = stack.api.rsplit(':').next().unwrap();
+    let own = [stack.api.clone(), format!("http://localhost:{port}")];
+    let allowed = [&own[..], &["http://app.example:8080".to_owned()]].concat();
+    let foreign = ["http://evil.example", "http://127.0.0.1:1234", "null"];
+
+    // The API: a foreign page cannot read the catalog (nor mint download links).
+    let files = || http.get(format!("{}/files", stack.api));
+    for origin in &allowed {
+        assert_eq!(allowed_origin(files(), origin).await.as_deref(), Some(origin.as_str()), "{origin}");
+    }
+    for origin in foreign {
+        assert_eq!(allowed_origin(files(), origin).await, None, "{origin} may not read GET /files");
+    }
+    let preflight = |url: &str| {
+        http.request(reqwest::Method::OPTIONS, url)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+    };
+    let upload = format!("{}/upload", stack.api);
+    assert_eq!(allowed_origin(preflight(&upload), &own[0]).await.as_deref(), Some(own[0].as_str()));
+    assert_eq!(allowed_origin(preflight(&upload), "http://evil.example").await, None);
+
+    // The S3 endpoint: browsers' preflights for a PUT, from the same origins only.
+    let file = request_upload(&http, &stack.api, "a.png", "image/png", 4).await;
+    let url = file["upload"]["url"].as_str().unwrap();
+    let put_preflight = || {
+        http.request(reqwest::Method::OPTIONS, url)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+    };
+    for origin in &allowed {
+        let resp = put_preflight().header("origin", origin).send().await.unwrap();
+        assert!(resp.status().is_success());
+        assert_eq!(resp.headers()["access-control-allow-origin"], origin.as_str());
+        assert!(resp.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    }
+    for origin in foreign {
+        assert_eq!(allowed_origin(put_preflight(), origin).await, None, "{origin} may not PUT from a browser");
+    }
+    stack.stop();
+
+    // The same list from the environment, comma-separated.
+    let stack = Stack::start(&data, &[], &[("PICASSO_CORS_ORIGINS", "http://a.example,https://b.example:8443")]);
+    for origin in ["http://a.example", "https://b.example:8443"] {
+        let req = http.get(format!("{}/files", stack.api));
+        assert_eq!(allowed_origin(req, origin).await.as_deref(), Some(origin));
+    }
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+/// The credentials a run wrote for tools, and a client of the S3 endpoint signing with them.
+fn s3_client(data: &std::path::Path, access_key: Option<(&str, &str)>) -> (aws_sdk_s3::Client, Value) {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let file: Value = serde_json::from_slice(&std::fs::read(data.join("s3-credentials.json")).unwrap()).unwrap();
+    let (id, secret) =
+        access_key.unwrap_or((file["access_key_id"].as_str().unwrap(), file["secret_access_key"].as_str().unwrap()));
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(file["region"].as_str().unwrap().to_owned()))
+        .endpoint_url(file["endpoint"].as_str().unwrap())
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(id, secret, None, None, "test"))
+        .build();
+    (aws_sdk_s3::Client::from_conf(conf), file)
+}
+
+#[tokio::test]
+async fn the_s3_endpoint_takes_only_this_runs_credentials_and_the_operations_the_stack_uses() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = temp_dir("creds");
     let stack = Stack::start(&data, &[], &[]);
     let http = client();
-    let file = request_upload(&http, &stack.api, "a.png", "image/png", 4).await;
-    let resp = http
-        .request(reqwest::Method::OPTIONS, file["upload"]["url"].as_str().unwrap())
-        .header("origin", "http://127.0.0.1:1234")
-        .header("access-control-request-method", "PUT")
-        .header("access-control-request-headers", "content-type")
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    assert_eq!(resp.headers()["access-control-allow-origin"], "http://127.0.0.1:1234");
-    assert!(resp.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    let file = upload(&http, &stack.api, "a.txt", "text/plain", b"hello".to_vec()).await;
+    let key = format!("uploads/{}", file["id"].as_str().unwrap());
+
+    let path = data.join("s3-credentials.json");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner only");
+    let (s3, creds) = s3_client(&data, None);
+    assert_eq!(creds["endpoint"], stack.s3);
+    assert_eq!(creds["bucket"], "picasso-uploads");
+    let bucket = "picasso-uploads";
+    let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"hello");
+    assert_eq!(s3.head_object().bucket(bucket).key(&key).send().await.unwrap().content_length(), Some(5));
+
+    // The operations the stack does not use are not served, even to the right credentials.
+    let e = s3.head_bucket().bucket(bucket).send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(501), "HeadBucket: {e:?}");
+    let e = s3.list_objects_v2().bucket(bucket).send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(501), "ListObjectsV2");
+    let e = s3.list_buckets().send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(501), "ListBuckets");
+
+    // The credentials once published in the code sign nothing.
+    let (old, _) = s3_client(&data, Some(("picasso-local", "picasso-local-secret-key")));
+    let e = old.get_object().bucket(bucket).key(&key).send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403), "old credentials");
+    let e = old.delete_object().bucket(bucket).key(&key).send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403), "old credentials");
+    stack.stop();
+
+    // Each run has its own: the last run's no longer work.
+    let stack = Stack::start(&data, &[], &[]);
+    let last = (creds["access_key_id"].as_str().unwrap(), creds["secret_access_key"].as_str().unwrap());
+    let (s3, _) = s3_client(&data, Some(last));
+    let e = s3.get_object().bucket(bucket).key(&key).send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403), "last run's credentials");
+    let (s3, again) = s3_client(&data, None);
+    assert_ne!(again["access_key_id"], creds["access_key_id"]);
+    assert_ne!(again["secret_access_key"], creds["secret_access_key"]);
+    assert!(s3.get_object().bucket(bucket).key(&key).send().await.is_ok());
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let t0 = Instant::now();
+    let mut sink = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut sink)).await {
+        Ok(_) => t0.elapsed(), // EOF or reset: closed
+        Err(_) => panic!("connection still open after {limit:?}; read {:?}", String::from_utf8_lossy(&sink)),
+    }
+}
+
+#[tokio::test]
+async fn stalled_clients_are_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let data = temp_dir("timeouts");
+    let env = [("PICASSO_HEADER_TIMEOUT_MS", "500"), ("PICASSO_IDLE_TIMEOUT_MS", "3000")];
+    let stack = Stack::start(&data, &[], &env);
+    let file = request_upload(&client(), &stack.api, "stalled.txt", "text/plain", 100).await;
+    let url = reqwest::Url::parse(file["upload"]["url"].as_str().unwrap()).unwrap();
+    let put = format!("PUT {}?{} HTTP/1.1\r\ncontent-type: text/plain", url.path(), url.query().unwrap());
+    for (base, request) in [(&stack.api, "POST /upload HTTP/1.1".to_owned()), (&stack.s3, put)] {
+        let addr = base.trim_start_matches("http://");
+        // Half a request line, then nothing: closed once the header timeout passes.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /fi").await.unwrap();
+        let took = closed_within(&mut slow, Duration::from_secs(5)).await;
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(2500), "{base}: {took:?}");
+
+        // Headers in time, then a body that stops: closed once the idle timeout passes.
+        let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("{request}\r\nhost: {addr}\r\ncontent-length: 100\r\n\r\n{{\"file");
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let took = closed_within(&mut stalled, Duration::from_secs(10)).await;
+        assert!(took >= Duration::from_millis(2800), "{base}: closed after {took:?}, before the idle timeout");
+    }
+    let stored = data.join("objects/picasso-uploads").join(url.path().trim_start_matches("/picasso-uploads/"));
+    assert!(!stored.exists(), "nothing stored from the stalled PUT");
+    // A client that sends slowly, but keeps sending, is not cut: 4 s for its body.
+    let addr = stack.api.trim_start_matches("http://");
+    let body = br#"{"filename": "slow.txt", "content_type": "text/plain", "size": 1}"#;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /upload HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n", body.len());
+    slow.write_all(head.as_bytes()).await.unwrap();
+    for part in body.chunks(body.len().div_ceil(10)) {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        slow.write_all(part).await.unwrap();
+    }
+    let mut answer = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut slow, &mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 201");
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -274,9 +436,16 @@ async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
     assert_eq!(done["metadata"]["width"], 900);
     let thumb = http.get(done["thumbnail_url"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(thumb.status(), 200, "presigned GET verified by the embedded endpoint");
+    assert_eq!(thumb.headers()["x-content-type-options"], "nosniff");
     let thumb = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (256, 85));
     let download = http.get(done["download_url"].as_str().unwrap()).send().await.unwrap();
+    // Never rendered by a browser: an attachment, typed as bytes, not to be sniffed.
+    let header = |name: &str| download.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "application/octet-stream");
+    assert!(header("content-disposition").starts_with("attachment;"), "{}", header("content-disposition"));
+    assert!(header("content-disposition").contains("banner.png"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(download.bytes().await.unwrap().as_ref(), png.as_slice());
 
     let fake = b"MZ\x90\x00 this is not a PNG".to_vec();
@@ -311,6 +480,32 @@ async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
     let done = until_final(&http, &stack.api, &id.to_string()).await;
     assert_eq!(done["status"], "processed");
     assert_eq!(done["metadata"]["words"], 1);
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test]
+async fn any_file_type_is_accepted_and_processed_by_default() {
+    let data = temp_dir("any-type");
+    let stack = Stack::start(&data, &[], &[]);
+    let http = client();
+    // An empty zip archive (its end-of-central-directory record), the start of an MP4 (an
+    // `ftyp` box) and bytes of no known kind.
+    let mut zip = b"PK\x05\x06".to_vec();
+    zip.resize(22, 0);
+    let mut mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom".to_vec();
+    mp4.extend_from_slice(&[0u8; 64]);
+    let blob: Vec<u8> = (0..=255u8).rev().cycle().take(1000).collect();
+    for (name, ctype, bytes) in [
+        ("a.zip", "application/zip", zip),
+        ("clip.mp4", "video/mp4", mp4),
+        ("blob.bin", "application/octet-stream", blob),
+    ] {
+        let file = upload(&http, &stack.api, name, ctype, bytes.clone()).await;
+        let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "processed", "{done}");
+        assert_eq!(done["sha256"], common::sha256_hex(&bytes), "{name}");
+    }
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }

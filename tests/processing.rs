@@ -252,5 +252,8 @@ async fn a_read_error_is_transient_and_releases_the_claim() {
         Status::Pending,
         "released at once, not after the lease"
     );
-    assert!(matches!(app.processor().handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
+    assert!(matches!(
+        app.processor().handle_object(&object(id), Delivery::default()).await.unwrap(),
+        Handled::Finished(_)
+    ));
 }

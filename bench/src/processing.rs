@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use image::{ImageEncoder, Rgb, RgbImage};
+use picasso::budget::MemoryBudget;
 use picasso::catalog::Outcome;
 use picasso::domain::{ContentType, FileName, FileRecord, FileSize};
-use picasso::budget::MemoryBudget;
 use picasso::inspect::{Inspection, Inspector};
 use picasso::processor::DEFAULT_BUDGET;
 use picasso::store::ObjectReader;

@@ -66,7 +66,9 @@ const TEXT = {
   mimeType: 'text/plain',
   buffer: Buffer.from('Picasso browser test.\n'.repeat(2000)),
 };
-const EXE = { name: 'x.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00fake') };
+// Any type is accepted, but not a name that shows as something else: with a right-to-left
+// override, "invoice\u202Egpj.exe" reads as "invoiceexe.jpg".
+const DECEPTIVE = { name: 'invoice\u202Egpj.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00fake') };
 
 // ---------- the stack ----------
 let stack, stackErr = '', stackOut = '', dataDir, api, browser, page;
@@ -219,27 +221,33 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
-  test('a refused file shows the API error next to it', async () => {
+  test('a file with a deceptive name is refused, with the API error next to it', async () => {
     await withLogs(async () => {
-      await page.setInputFiles('#file-input', [EXE]);
-      const error = uploadRow(EXE.name).locator('.upload-error');
+      await page.setInputFiles('#file-input', [DECEPTIVE]);
+      const error = uploadRow(DECEPTIVE.name).locator('.upload-error');
       await page.waitForFunction((n) => {
         const e = document.querySelector(`#uploads li.upload[data-filename="${n}"] .upload-error`);
         return e && e.textContent.trim() !== '';
-      }, EXE.name, { timeout: WAIT });
+      }, DECEPTIVE.name, { timeout: WAIT });
       const shown = await error.textContent();
 
       // It is the API's own message for the same request.
       const res = await fetch(`${api}/upload`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ filename: EXE.name, content_type: EXE.mimeType, size: EXE.buffer.length }),
+        body: JSON.stringify({ filename: DECEPTIVE.name, content_type: DECEPTIVE.mimeType, size: DECEPTIVE.buffer.length }),
       });
-      assert.ok(res.status >= 400 && res.status < 500, `POST /upload for x.exe should be refused, got ${res.status}`);
+      assert.equal(res.status, 400, 'POST /upload with a right-to-left override in the name should be refused');
       const body = await res.json();
-      assert.ok(body.error && body.error.message, 'error body has error.message');
+      assert.equal(body.error && body.error.code, 'invalid_filename');
+      assert.ok(body.error.message, 'error body has error.message');
       assert.equal(shown, body.error.message);
-      assert.ok(await uploadRow(EXE.name).evaluate((r) => r.classList.contains('error')));
+      assert.ok(await uploadRow(DECEPTIVE.name).evaluate((r) => r.classList.contains('error')));
+      // The page shows the override for what it is instead of obeying it.
+      assert.equal(await uploadRow(DECEPTIVE.name).locator('.name').textContent(), 'invoice[U+202E]gpj.exe');
+      // Nothing was recorded for it.
+      const list = await (await fetch(`${api}/files?limit=1000`)).json();
+      assert.ok(!list.items.some((f) => f.filename === DECEPTIVE.name), 'no record for the refused file');
     });
   });
 

@@ -15,11 +15,19 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub fn test_config() -> Config {
-    Config::from_lookup(|k| match k {
-        "TABLE_NAME" => Some("files".into()),
-        "BUCKET_NAME" => Some("picasso-uploads".into()),
-        "MAX_UPLOAD_BYTES" => Some("1048576".into()),
-        _ => None,
+    test_config_with(&[])
+}
+
+/// The test configuration with some variables set, as the template would set them.
+pub fn test_config_with(vars: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|k| match vars.iter().find(|(name, _)| *name == k) {
+        Some((_, v)) => Some((*v).to_owned()),
+        None => match k {
+            "TABLE_NAME" => Some("files".into()),
+            "BUCKET_NAME" => Some("picasso-uploads".into()),
+            "MAX_UPLOAD_BYTES" => Some("1048576".into()),
+            _ => None,
+        },
     })
     .unwrap()
 }
@@ -33,9 +41,13 @@ pub struct MemoryApp {
 
 impl MemoryApp {
     pub fn new() -> Self {
+        Self::with_config(test_config())
+    }
+
+    pub fn with_config(config: Config) -> Self {
         let catalog = Arc::new(MemoryCatalog::default());
         let store = Arc::new(MemoryStore::default());
-        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(test_config()) };
+        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(config) };
         Self { state, catalog, store }
     }
 

@@ -89,6 +89,9 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // Downloads are never rendered: on AWS a presigned GET cannot add
+            // `X-Content-Type-Options: nosniff`, so the type itself says "bytes".
+            .set_response_content_type(download_as.map(|_| "application/octet-stream".to_owned()))
             .set_response_content_disposition(disposition)
             .presigned(PresigningConfig::expires_in(ttl)?)
             .await
@@ -114,6 +117,17 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .with_context(|| format!("PUT {key}"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: ObjectKey) -> anyhow::Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.to_string())
+            .send()
+            .await
+            .with_context(|| format!("DELETE {key}"))?;
         Ok(())
     }
 
@@ -215,6 +229,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
             (Ok(code), Ok(message)) => Some(Failure { code: code.into(), message: message.into() }),
             _ => None,
         },
+        attempts: item.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
         analysis: match text("sha256") {
             Err(_) => None,
             Ok(sha256) => Some(Analysis {
@@ -259,39 +274,20 @@ impl Catalog for DynamoCatalog {
             None => (BY_TIME, "list_pk = :p"),
             Some(_) => (BY_STATUS, "#status = :p"),
         };
-        let cond = match after {
-            Some(_) => format!("{hash} AND id < :after"),
-            None => hash.to_owned(),
+        let q = Query {
+            index,
+            key: match after {
+                Some(_) => format!("{hash} AND id < :after"),
+                None => hash.to_owned(),
+            },
+            values: [
+                Some((":p", s(status.map_or(LIST_PK, Status::as_str)))),
+                after.map(|a| (":after", s(a.to_string()))),
+            ],
+            filter: None,
+            forward: false,
         };
-        let mut items = Vec::with_capacity(n);
-        let mut start = None;
-        // A page can stop early at DynamoDB's 1 MB limit: keep going until n items or the end.
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(&cond)
-                .expression_attribute_values(":p", s(status.map_or(LIST_PK, Status::as_str)))
-                .scan_index_forward(false)
-                .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take());
-            if status.is_some() {
-                q = q.expression_attribute_names("#status", "status");
-            }
-            if let Some(a) = after {
-                q = q.expression_attribute_values(":after", s(a.to_string()));
-            }
-            let out = q.send().await.context("DynamoDB Query")?;
-            for item in out.items() {
-                items.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if items.len() < n => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        self.query(q, n).await
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
@@ -304,7 +300,7 @@ impl Catalog for DynamoCatalog {
             .key("id", s(id.to_string()))
             // Once claimed the object exists: TTL must no longer drop the record.
             .update_expression(
-                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at",
+                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at ADD attempts :one",
             )
             .condition_expression("#status = :pending OR (#status = :processing AND lease_until < :now)")
             .expression_attribute_names("#status", "status")
@@ -313,6 +309,7 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":token", s(lease.token.to_string()))
             .expression_attribute_values(":until", AttributeValue::N(lease.until.timestamp_millis().to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -373,21 +370,104 @@ impl Catalog for DynamoCatalog {
         conditional(req.update_expression(update).send().await, "finish")
     }
 
-    async fn release(&self, id: FileId, lease: &Lease) -> anyhow::Result<Transition> {
+    async fn release(&self, id: FileId, lease: &Lease, expires_at: DateTime<Utc>) -> anyhow::Result<Transition> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.to_string()))
-            .update_expression("SET #status = :pending REMOVE lease_token, lease_until")
+            .update_expression("SET #status = :pending, expires_at = :expires REMOVE lease_token, lease_until")
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
             .expression_attribute_values(":token", s(lease.token.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.timestamp().to_string()))
             .send()
             .await;
         conditional(out, "release")
+    }
+
+    async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .update_expression("REMOVE expires_at")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .send()
+            .await;
+        conditional(out, "keep")
+    }
+
+    async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+        let expired = Query {
+            index: BY_STATUS,
+            key: "#status = :p".into(),
+            values: [
+                Some((":p", s(Status::Processing.as_str()))),
+                Some((":now", AttributeValue::N(now.timestamp_millis().to_string()))),
+            ],
+            filter: Some("lease_until < :now"),
+            forward: true,
+        };
+        let old = Query {
+            index: BY_STATUS,
+            key: "#status = :p AND id < :before".into(),
+            values: [Some((":p", s(Status::Pending.as_str()))), Some((":before", s(pending_before.to_string())))],
+            filter: None,
+            forward: true,
+        };
+        let mut records = self.query(expired, n).await?;
+        records.extend(self.query(old, n).await?);
+        Ok(records)
+    }
+}
+
+/// One Query on an index; `#status` always names the status attribute.
+struct Query {
+    index: &'static str,
+    key: String,
+    values: [Option<(&'static str, AttributeValue)>; 2],
+    filter: Option<&'static str>,
+    forward: bool,
+}
+
+impl DynamoCatalog {
+    /// Up to `n` items. A page can stop early at DynamoDB's 1 MB limit or after filtering:
+    /// keep going until n items or the end.
+    async fn query(&self, q: Query, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+        let mut items = Vec::with_capacity(n);
+        let mut start = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(q.index)
+                .key_condition_expression(&q.key)
+                .set_filter_expression(q.filter.map(Into::into))
+                .scan_index_forward(q.forward)
+                .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if q.key.contains("#status") {
+                req = req.expression_attribute_names("#status", "status");
+            }
+            for (name, value) in q.values.iter().flatten() {
+                req = req.expression_attribute_values(*name, value.clone());
+            }
+            let out = req.send().await.context("DynamoDB Query")?;
+            for item in out.items() {
+                items.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if items.len() < n => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 }
 
@@ -421,9 +501,74 @@ pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
     Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config) })
 }
 
-/// The processor on AWS.
+/// The sweeper's redelivery on AWS: S3-shaped notifications back onto the processor's queue,
+/// so they take the same path as S3's own (batches, retries, the DLQ).
+pub struct SqsRedeliver {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsRedeliver {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::sweeper::Redeliver for SqsRedeliver {
+    async fn redeliver(&self, objects: &[crate::processor::ObjectRef]) -> anyhow::Result<()> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        for chunk in objects.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(o.notification().to_string())
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .context("SQS SendMessageBatch")?;
+            anyhow::ensure!(out.failed().is_empty(), "SQS refused {} redeliveries", out.failed().len());
+        }
+        Ok(())
+    }
+}
+
+/// The processor on AWS: budget from the function's memory, the sweeper when the queue is known.
 pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
+    use crate::budget::MemoryBudget;
     let config = Config::from_env()?;
-    let (catalog, store) = adapters(&config).await;
-    Ok(crate::processor::Processor::new(Arc::new(catalog), Arc::new(store), config.bucket_name))
+    let sdk = sdk_config().await;
+    let catalog: Arc<dyn Catalog> =
+        Arc::new(DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name));
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&sdk), &config.bucket_name));
+    let mut p = crate::processor::Processor::new(catalog.clone(), store.clone(), &config.bucket_name);
+    let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
+    if let Some(b) = config
+        .processing_memory_mb
+        .map(|mb| MemoryBudget::new(mb << 20))
+        .or_else(|| MemoryBudget::for_lambda(memory.as_deref()))
+    {
+        p.inspector.budget = b;
+    }
+    p.max_receive_count = config.max_receive_count;
+    p.pending_ttl = config.pending_ttl;
+    p.sweeper = config.queue_url.clone().map(|queue_url| crate::sweeper::Sweeper {
+        catalog,
+        store,
+        redeliver: Arc::new(SqsRedeliver::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+        bucket: config.bucket_name.clone(),
+        pending_grace: config.upload_url_ttl + std::time::Duration::from_secs(60),
+        batch: 500,
+    });
+    Ok(p)
 }

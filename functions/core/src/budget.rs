@@ -67,7 +67,12 @@ pub struct OverBudget {
 
 impl std::fmt::Display for OverBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "needs {} MiB of memory, over the processing budget of {} MiB", self.needed.div_ceil(MIB), self.total / MIB)
+        write!(
+            f,
+            "needs {} MiB of memory, over the processing budget of {} MiB",
+            self.needed.div_ceil(MIB),
+            self.total / MIB
+        )
     }
 }
 

@@ -61,8 +61,12 @@ impl Config {
             ),
             pending_ttl: Duration::from_secs(number("PENDING_TTL_SECS", 24 * 60 * 60)?),
             queue_url: get("QUEUE_URL").filter(|v| !v.is_empty()),
-            max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?).context("MAX_RECEIVE_COUNT is too large")?,
-            processing_memory_mb: get("PROCESSING_MEMORY_MB").filter(|v| !v.is_empty()).map(|_| number("PROCESSING_MEMORY_MB", 0)).transpose()?,
+            max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
+                .context("MAX_RECEIVE_COUNT is too large")?,
+            processing_memory_mb: get("PROCESSING_MEMORY_MB")
+                .filter(|v| !v.is_empty())
+                .map(|_| number("PROCESSING_MEMORY_MB", 0))
+                .transpose()?,
         })
     }
 }

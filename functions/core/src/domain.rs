@@ -72,7 +72,9 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// A client-supplied file name, kept as given (Unicode intact) but never usable as a path.
+/// A client-supplied file name, kept as given (Unicode intact) but never usable as a path,
+/// and never able to show a person something other than what it is: no invisible or
+/// direction-changing characters, no trailing dot or space that a file system would drop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct FileName(String);
@@ -91,8 +93,17 @@ impl FileName {
         if s.chars().any(char::is_control) {
             return bad("must not contain control characters");
         }
-        if s.contains(['/', '\\']) || s == "." || s == ".." {
+        if let Some(c) = s.chars().find(|&c| is_invisible(c)) {
+            return bad(&format!(
+                "must not contain invisible or text-direction characters (U+{:04X} here): they make a name look like another",
+                u32::from(c)
+            ));
+        }
+        if s.contains(['/', '\\']) || s.chars().all(|c| c == '.') {
             return bad("must be a plain name, without path separators");
+        }
+        if s.ends_with('.') || s.ends_with(char::is_whitespace) {
+            return bad("must not end with a dot or a space");
         }
         Ok(Self(s.to_owned()))
     }
@@ -102,30 +113,71 @@ impl FileName {
     }
 }
 
-/// A MIME type from the configured allow-list, stored lowercased as the client must send it.
+/// Format characters (general category Cf: bidirectional overrides and isolates, zero-width
+/// spaces and joiners, soft hyphens…) and line or paragraph separators.
+fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// A MIME type, stored lowercased as `type/subtype` or `type/subtype; charset=x`: the only
+/// parameter kept is a valid `charset`; the allow-list applies to `type/subtype`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ContentType(String);
 
 impl ContentType {
+    /// RFC 6838 limits each of type and subtype to 127 characters.
+    const MAX_NAME: usize = 127;
+    /// The longest registered charset name is 40 characters (RFC 2978 allows no more).
+    const MAX_CHARSET: usize = 40;
+
     pub fn parse(s: &str, allowed: &AllowList) -> Result<Self, ApiError> {
-        let value = s.trim().to_ascii_lowercase();
-        let essence = value.split(';').next().unwrap_or_default().trim();
-        let token =
-            |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
-        let well_formed = matches!(essence.split_once('/'), Some((t, st)) if token(t) && token(st))
-            && value.is_ascii()
-            && !value.chars().any(|c| c.is_ascii_control());
-        if !well_formed {
-            return Err(ApiError::bad_request(
+        let invalid = |why: &str| {
+            ApiError::bad_request(
                 "invalid_content_type",
-                format!("content_type {s:?} is not a MIME type such as image/png"),
-            ));
+                format!(
+                    "content_type {s:?} is refused: {why} (expected a MIME type such as image/png, with at most a charset parameter)"
+                ),
+            )
+        };
+        let mime: mime::Mime = s.trim().parse().map_err(|e: mime::FromStrError| invalid(&e.to_string()))?;
+        // RFC 6838 restricted names: no wildcards, quotes or other token characters.
+        let name = |t: &str| {
+            (1..=Self::MAX_NAME).contains(&t.len())
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        };
+        let essence = mime.essence_str().to_ascii_lowercase();
+        if !essence.split_once('/').is_some_and(|(t, st)| name(t) && name(st)) {
+            return Err(invalid("type and subtype must be names such as image/png"));
         }
-        if !allowed.permits(essence) {
-            return Err(ApiError::unsupported_type(essence, allowed));
+        let mut charset = None;
+        for (param, value) in mime.params() {
+            if !param.as_str().eq_ignore_ascii_case("charset") {
+                return Err(invalid(&format!("parameter {:?} is not accepted, only charset", param.as_str())));
+            }
+            if charset.is_some() {
+                return Err(invalid("charset is given twice"));
+            }
+            // RFC 2978 mime-charset characters.
+            let value = value.as_str().to_ascii_lowercase();
+            let valid = (1..=Self::MAX_CHARSET).contains(&value.len())
+                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'+-^_`{}~".contains(&b));
+            if !valid {
+                return Err(invalid("charset must be a name such as utf-8"));
+            }
+            charset = Some(value);
         }
-        Ok(Self(value))
+        if !allowed.permits(&essence) {
+            return Err(ApiError::unsupported_type(&essence, allowed));
+        }
+        Ok(Self(match charset {
+            Some(c) => format!("{essence}; charset={c}"),
+            None => essence,
+        }))
     }
 
     /// Trusted value read back from our own catalog.
@@ -265,6 +317,8 @@ pub struct FileRecord {
     pub processed_at: Option<DateTime<Utc>>,
     pub error: Option<Failure>,
     pub analysis: Option<Analysis>,
+    /// Claims taken so far: a file whose processing keeps dying is given up on, not retried forever.
+    pub attempts: u32,
 }
 
 impl FileRecord {
@@ -279,6 +333,7 @@ impl FileRecord {
             processed_at: None,
             error: None,
             analysis: None,
+            attempts: 0,
         }
     }
 
@@ -398,6 +453,30 @@ mod tests {
     }
 
     #[test]
+    fn deceptive_filenames() {
+        for ok in ["photo.v2.png", ".bashrc", "a..b", "x .txt", "مرحبا.txt", "😀.png"] {
+            assert_eq!(FileName::parse(ok).unwrap().as_str(), ok);
+        }
+        let bidi = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        let format = [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{061C}',
+        ];
+        let separators = ['\u{2028}', '\u{2029}'];
+        for c in bidi.into_iter().chain(format).chain(separators) {
+            let name = format!("invoice{c}gpj.exe");
+            let e = FileName::parse(&name).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{name:?}");
+            assert!(e.message.contains(&format!("U+{:04X}", u32::from(c))), "{}", e.message);
+        }
+        for bad in [".", "..", "...", "....", "a.", "report.pdf.", "a ", "a.txt ", "a.txt\u{00A0}", "a.txt\u{3000}"] {
+            let e = FileName::parse(bad).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn content_types() {
         let allow = AllowList::parse("image/png, text/plain");
         assert_eq!(ContentType::parse("Image/PNG", &allow).unwrap().as_str(), "image/png");
@@ -412,6 +491,48 @@ mod tests {
             assert_eq!((e.status.as_u16(), e.code), (400, "invalid_content_type"), "{bad:?}");
         }
         assert!(ContentType::parse("application/zip", &AllowList::parse("*")).is_ok());
+    }
+
+    #[test]
+    fn content_types_are_parsed_as_mime_types() {
+        let any = AllowList::parse("*");
+        let stored = |s: &str| ContentType::parse(s, &any).map(|t| t.as_str().to_owned());
+        assert_eq!(stored("Text/Plain; Charset=UTF-8").unwrap(), "text/plain; charset=utf-8");
+        assert_eq!(stored("text/plain;charset=\"ISO-8859-1\"").unwrap(), "text/plain; charset=iso-8859-1");
+        assert_eq!(stored("  text/csv  ").unwrap(), "text/csv");
+        assert_eq!(stored("text/plain;").unwrap(), "text/plain");
+        assert_eq!(stored("image/svg+xml").unwrap(), "image/svg+xml");
+        assert_eq!(
+            stored("application/vnd.openxmlformats-officedocument.wordprocessingml.document").unwrap(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        );
+        for bad in [
+            "text/plain;,text/html",
+            "text/plain,text/html",
+            "text/plain; foo=bar",
+            "text/html; charset=utf-8; boundary=x",
+            "text/plain; charset",
+            "text/plain; charset=",
+            "text/plain; charset=\"a b\"",
+            "text/plain; charset=\"utf-8\\\"\"",
+            "text/plain; charset=utf-8; charset=latin1",
+            "text/plain;;charset=utf-8",
+            "*/*",
+            "image/*",
+            "text/pl\"ain",
+            "a/b/c",
+            &format!("text/{}", "x".repeat(128)),
+            &format!("text/plain; charset={}", "x".repeat(41)),
+        ] {
+            let e = ContentType::parse(bad, &any).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_content_type"), "{bad:?}");
+        }
+        // The allow-list applies to the essence, whatever the parameters.
+        let text = AllowList::parse("text/plain");
+        assert!(ContentType::parse("text/plain; charset=utf-8", &text).is_ok());
+        let e = ContentType::parse("text/html; charset=utf-8", &text).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_content_type"));
+        assert!(e.message.contains("text/html") && !e.message.contains("charset"), "{}", e.message);
     }
 
     #[test]

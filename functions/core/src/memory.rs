@@ -122,7 +122,8 @@ impl Catalog for MemoryCatalog {
 
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
         let rows = self.0.lock().unwrap();
-        let expired = rows.values().filter(|r| r.record.status == Status::Processing && r.lease.is_none_or(|l| l.until < now));
+        let expired =
+            rows.values().filter(|r| r.record.status == Status::Processing && r.lease.is_none_or(|l| l.until < now));
         let old = rows.range(..pending_before).map(|(_, r)| r).filter(|r| r.record.status == Status::Pending);
         Ok(expired.take(n).chain(old.take(n)).map(|r| r.record.clone()).collect())
     }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use anyhow::Context;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -370,7 +370,8 @@ impl Processor {
             Incoming::Sqs(e) => Ok(serde_json::to_value(self.handle_sqs(&e, deadline).await)?),
             Incoming::S3(e) => self.handle_s3(&e, deadline).await.map(|()| Value::Null),
             Incoming::Schedule => {
-                let sweeper = self.sweeper.as_ref().context("scheduled event, but no sweeper is configured (QUEUE_URL)")?;
+                let sweeper =
+                    self.sweeper.as_ref().context("scheduled event, but no sweeper is configured (QUEUE_URL)")?;
                 let swept = sweeper.sweep(now()).await?;
                 Ok(json!({"expired_leases": swept.expired_leases, "arrived": swept.arrived, "waiting": swept.waiting}))
             }

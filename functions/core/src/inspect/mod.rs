@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
-use tokio_util::io::SyncIoBridge;
 
 pub use picture::{DecodeImage, ImageKind, Job, Picture, decode};
 pub use text::TextStats;
@@ -63,7 +62,9 @@ pub struct Inspector {
 /// What a type gets beyond the fingerprint (hash, size, detected type).
 enum Kind {
     Image,
-    Text { json: bool },
+    Text {
+        json: bool,
+    },
     Pdf,
     /// Any other type: fingerprinted only.
     Other,
@@ -90,10 +91,16 @@ impl Inspector {
 
     /// Streams the object once, on a blocking thread. `Err` means the read failed (transient);
     /// every verdict about the content itself is an `Outcome`.
+    ///
+    /// An async task feeds the blocking side through a small channel. Dropping this future
+    /// (a deadline) drops the feeder, so the blocking side sees its input end in an error and
+    /// returns at once, giving back its memory, instead of waiting on a stalled stream.
     pub async fn inspect(&self, record: &FileRecord, body: ObjectReader) -> anyhow::Result<Inspection> {
         let (this, record) = (self.clone(), record.clone());
-        let input = SyncIoBridge::new(body);
-        match tokio::task::spawn_blocking(move || this.inspect_blocking(&record, input)).await {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let blocking = tokio::task::spawn_blocking(move || this.inspect_blocking(&record, Fed::new(rx)));
+        let (_, joined) = tokio::join!(feed(body, tx), blocking);
+        match joined {
             Ok(result) => result,
             // A bug of ours, not a property of the file: it still must not crash-loop.
             Err(e) if e.is_panic() => {
@@ -185,6 +192,60 @@ impl Inspector {
     }
 }
 
+/// Reads the object in chunks into the channel until the end, an error, or the reader is gone.
+async fn feed(mut body: ObjectReader, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let item = match body.read(&mut chunk).await {
+            Ok(n) => {
+                chunk.truncate(n);
+                Ok(chunk)
+            }
+            Err(e) => Err(e),
+        };
+        let last = !matches!(&item, Ok(c) if !c.is_empty());
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The blocking side of [`feed`]: an empty chunk is the end; a closed channel without it
+/// means the work was called off.
+struct Fed {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Fed {
+    fn new(rx: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
+        Self { rx, chunk: Vec::new(), at: 0, ended: false }
+    }
+}
+
+impl Read for Fed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(c)) if c.is_empty() => self.ended = true,
+                Some(Ok(c)) => (self.chunk, self.at) = (c, 0),
+                Some(Err(e)) => return Err(e),
+                None => return Err(std::io::Error::other("reading was called off (deadline)")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Hashes, counts and measures every byte the decoders read, and remembers why reading
 /// stopped: a failed read (transient, retried) or more bytes than declared (a verdict).
 struct Source<R> {
@@ -227,7 +288,10 @@ impl<R: Read> Read for Source<R> {
 /// A decoder's panic is a verdict on the file, like any decoding error.
 fn isolate<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|p| {
-        Err(Failure::new("corrupt_image", format!("the image decoder failed on this file: {}", panic_message(p.as_ref()))))
+        Err(Failure::new(
+            "corrupt_image",
+            format!("the image decoder failed on this file: {}", panic_message(p.as_ref())),
+        ))
     })
 }
 

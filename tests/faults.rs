@@ -1,0 +1,230 @@
+//! Faults: no file stuck in `processing`, none lost to the pending TTL, no crash from a
+//! decoder. In-memory adapters; the sweeper runs against DynamoDB and SQS in aws_e2e.rs.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{MemoryApp, png};
+use picasso::catalog::{Catalog, Claim, Lease};
+use picasso::domain::{FileId, Status, now};
+use picasso::inspect::{ImageKind, Job, Picture};
+use picasso::processor::{Delivery, Handled, ObjectRef};
+use picasso::store::ObjectStore;
+use picasso::sweeper::{Redeliver, Sweeper};
+use serde_json::json;
+
+async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
+    let (s, b) =
+        app.call("POST", "/upload", Some(json!({"filename": name, "content_type": ctype, "size": body.len()}))).await;
+    assert_eq!(s, 201, "{b}");
+    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
+    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
+    id
+}
+
+fn object(id: FileId) -> ObjectRef {
+    ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }
+}
+
+fn sqs_message(id: FileId, receive_count: u32) -> serde_json::Value {
+    json!({"Records": [{
+        "messageId": "m", "receiptHandle": "r", "md5OfBody": "", "messageAttributes": {},
+        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1",
+        "body": object(id).notification().to_string()
+    }]})
+}
+
+fn panicking_decoder(
+    _: ImageKind,
+    _: &mut dyn std::io::BufRead,
+    _: &Job<'_>,
+) -> Result<Picture, picasso::domain::Failure> {
+    panic!("index out of bounds in a decoder")
+}
+
+#[tokio::test]
+async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "boom.png", "image/png", &png(40, 40)).await;
+    let mut p = app.processor();
+    p.inspector.decode_image = panicking_decoder;
+    assert!(matches!(p.handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
+    let r = app.catalog.get(id).await.unwrap().unwrap();
+    let e = r.error.unwrap();
+    assert_eq!((r.status, e.code.as_str()), (Status::Failed, "corrupt_image"));
+    assert!(e.message.contains("index out of bounds"), "{}", e.message);
+    // The same processor handles the next file normally.
+    let next = uploaded(&app, "fine.txt", "text/plain", b"fine").await;
+    p.handle_object(&object(next), Delivery::default()).await.unwrap();
+    assert_eq!(app.catalog.get(next).await.unwrap().unwrap().status, Status::Processed);
+}
+
+/// A store whose reads never make progress, as a stalled connection.
+struct Stalled(Arc<picasso::memory::MemoryStore>);
+
+#[async_trait::async_trait]
+impl ObjectStore for Stalled {
+    async fn presign_put(
+        &self,
+        k: picasso::domain::ObjectKey,
+        c: &str,
+        s: u64,
+        t: Duration,
+    ) -> anyhow::Result<picasso::store::PresignedPut> {
+        self.0.presign_put(k, c, s, t).await
+    }
+    async fn presign_get(&self, k: &str, t: Duration, d: Option<&str>) -> anyhow::Result<String> {
+        self.0.presign_get(k, t, d).await
+    }
+    async fn head(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::StoredObject>> {
+        self.0.head(k).await
+    }
+    async fn open(&self, _: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::ObjectReader>> {
+        let (reader, writer) = tokio::io::duplex(64);
+        // Kept open and silent for as long as the test runs.
+        std::mem::forget(writer);
+        Ok(Some(Box::pin(reader)))
+    }
+    async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
+        self.0.put(k, b, c).await
+    }
+    async fn delete(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<()> {
+        self.0.delete(k).await
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "slow.txt", "text/plain", b"slow").await;
+    let mut p = app.processor();
+    p.store = Arc::new(Stalled(app.store.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+    let out = p.handle_event_by(sqs_message(id, 1), Some(deadline)).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m"}]}), "back to the queue");
+    let r = app.catalog.get(id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Pending, "released before the sandbox would be killed");
+    assert!(app.catalog.expires_at(id).is_some_and(|t| t > now()), "a released file gets its TTL back");
+    // A batch whose time is already up starts nothing.
+    let out = p.handle_event_by(sqs_message(id, 2), Some(tokio::time::Instant::now())).await.unwrap();
+    assert_eq!(out["batchItemFailures"].as_array().unwrap().len(), 1);
+    assert_eq!(app.catalog.get(id).await.unwrap().unwrap().attempts, 1, "no claim taken");
+}
+
+#[tokio::test]
+async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "stuck.txt", "text/plain", b"stuck").await;
+    let mut p = app.processor();
+    p.store = Arc::new(Stalled(app.store.clone()));
+    for receive_count in 1..5 {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+        let out = p.handle_event_by(sqs_message(id, receive_count), Some(deadline)).await.unwrap();
+        assert_eq!(out["batchItemFailures"].as_array().unwrap().len(), 1, "receive {receive_count} is retried");
+        assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Pending);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+    let out = p.handle_event_by(sqs_message(id, 5), Some(deadline)).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}), "acknowledged: nothing left for the DLQ");
+    let r = app.catalog.get(id).await.unwrap().unwrap();
+    let e = r.error.unwrap();
+    assert_eq!((r.status, e.code.as_str()), (Status::Failed, "processing_failed"));
+    assert!(e.message.contains("5 times") && e.message.contains("time ran out"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn a_file_whose_processing_keeps_dying_is_given_up_on() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "crashy.txt", "text/plain", b"crash").await;
+    // Five processors claimed it and died (out of memory, killed at the timeout…).
+    for _ in 0..5 {
+        let dead = Lease::new(now(), Duration::from_millis(1));
+        assert!(matches!(app.catalog.claim(id, &dead, now()).await.unwrap(), Claim::Claimed(_)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The sweeper's redelivery: a fresh message, receive count 1.
+    let h = app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
+    assert!(matches!(h, Handled::Finished(_)), "{h:?}");
+    let r = app.catalog.get(id).await.unwrap().unwrap();
+    assert_eq!((r.status, r.error.unwrap().code.as_str()), (Status::Failed, "processing_failed"));
+}
+
+#[tokio::test]
+async fn bytes_whose_record_expired_are_deleted_not_orphaned() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "late.txt", "text/plain", b"late").await;
+    // The record's TTL ran and DynamoDB removed it; then the event came (a backlog, a redrive).
+    assert!(app.catalog.remove(id));
+    let h = app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
+    assert_eq!(h, Handled::Orphaned);
+    assert!(app.store.get_bytes(&id.object_key().to_string()).is_none(), "no bytes left unaccounted");
+}
+
+#[tokio::test]
+async fn a_late_event_for_a_record_past_its_expiry_still_processes_it() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "backlog.txt", "text/plain", b"backlog").await;
+    assert!(app.catalog.expires_at(id).is_some());
+    // DynamoDB removes expired items eventually, not at once: the record may still be there.
+    let h = app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
+    assert!(matches!(h, Handled::Finished(_)));
+    assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
+    assert!(app.catalog.expires_at(id).is_none(), "a file whose bytes arrived never expires");
+}
+
+#[derive(Default)]
+struct Collected(Mutex<Vec<ObjectRef>>);
+
+#[async_trait::async_trait]
+impl Redeliver for Collected {
+    async fn redeliver(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(objects);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
+    let app = MemoryApp::new();
+    // An upload whose event was lost, one whose processor died, one whose bytes never came.
+    let lost = uploaded(&app, "lost.txt", "text/plain", b"lost").await;
+    let died = uploaded(&app, "died.txt", "text/plain", b"died").await;
+    let never = uploaded(&app, "never.txt", "text/plain", b"never").await;
+    app.store.delete(never.object_key()).await.unwrap();
+    let dead = Lease::new(now(), Duration::from_millis(20));
+    app.catalog.claim(died, &dead, now()).await.unwrap();
+    let young = uploaded(&app, "young.txt", "text/plain", b"young").await;
+
+    let collected = Arc::new(Collected::default());
+    let sweeper = Sweeper {
+        catalog: app.catalog.clone(),
+        store: app.store.clone(),
+        redeliver: collected.clone(),
+        bucket: "picasso-uploads".into(),
+        pending_grace: Duration::from_millis(30),
+        batch: 100,
+    };
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let young_too = uploaded(&app, "younger.txt", "text/plain", b"younger").await;
+    let swept = sweeper.sweep(now()).await.unwrap();
+    let again: Vec<String> = collected.0.lock().unwrap().iter().map(|o| o.key.clone()).collect();
+    let keys = |ids: &[FileId]| ids.iter().map(|i| i.object_key().to_string()).collect::<Vec<_>>();
+    assert_eq!(again, keys(&[died, lost, young]), "expired leases, then old pending files with their bytes");
+    assert_eq!((swept.expired_leases, swept.arrived), (1, 2), "{swept:?}: lost and young have their bytes");
+    assert_eq!(swept.waiting, 1, "never's bytes never came: left for the TTL");
+    assert!(app.catalog.expires_at(lost).is_none(), "bytes arrived: kept from expiring");
+    assert!(app.catalog.expires_at(never).is_some());
+    assert!(app.catalog.expires_at(young_too).is_some(), "too young to look at");
+    // What the sweeper sends is a notification the processor handles like S3's own.
+    let p = app.processor();
+    for obj in collected.0.lock().unwrap().clone() {
+        let h = p.handle_object(&obj, Delivery::default()).await.unwrap();
+        assert!(matches!(h, Handled::Finished(_)), "{h:?}");
+    }
+    for id in [lost, died, young] {
+        assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
+    }
+}
