@@ -351,3 +351,123 @@ async fn a_message_that_always_fails_ends_in_the_dead_letter_queue() {
         assert!(Instant::now() < deadline, "message not in the DLQ after 60 s");
     }
 }
+
+/// The sweeper on the AWS path, in a bucket of its own (no notifications, so no other
+/// test's processor races it) and a queue of its own: expired leases and pending files whose
+/// event was lost are found in DynamoDB, sent through SQS, and processed; bytes whose record
+/// is gone are deleted; released claims get their TTL back.
+#[tokio::test]
+async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() {
+    use picasso::catalog::{Claim, Lease};
+    use picasso::domain::{ContentType, FileId, FileName, FileRecord, FileSize, Status, now};
+    use picasso::store::ObjectStore;
+    let env = env().await;
+    let sdk = picasso::aws::sdk_config().await;
+    let s3 = picasso::aws::s3_client(&sdk);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let bucket = format!("sweep-{}", &tag[20..]);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let queue = env.sqs.create_queue().queue_name(format!("sweep-{tag}")).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let catalog = env.state.catalog.clone();
+    let store: std::sync::Arc<dyn ObjectStore> = std::sync::Arc::new(picasso::aws::S3Store::new(s3.clone(), &bucket));
+    let expires_at = |id: FileId| {
+        let dynamo = dynamo.clone();
+        async move {
+            let table = std::env::var("TABLE_NAME").unwrap();
+            let out = dynamo
+                .get_item()
+                .table_name(table)
+                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.to_string()));
+            out.send().await.unwrap().item.unwrap().get("expires_at").cloned()
+        }
+    };
+    let new_file = |name: &str| {
+        FileRecord::pending(
+            FileName::parse(name).unwrap(),
+            ContentType::from_stored("text/plain".into()),
+            FileSize::from_stored(5),
+        )
+    };
+    // One whose processor died mid-file, one whose event was lost, one whose bytes never came.
+    let (died, lost, never) = (new_file("died.txt"), new_file("lost.txt"), new_file("never.txt"));
+    for r in [&died, &lost, &never] {
+        catalog.insert(r, now() + Duration::from_secs(3600)).await.unwrap();
+    }
+    for r in [&died, &lost] {
+        let put = s3.put_object().bucket(&bucket).key(r.key().to_string()).body(b"hello".to_vec().into());
+        put.send().await.unwrap();
+    }
+    let dead = Lease::new(now(), Duration::from_millis(1));
+    assert!(matches!(catalog.claim(died.id, &dead, now()).await.unwrap(), Claim::Claimed(_)));
+    assert_eq!(expires_at(died.id).await, None, "claimed: the bytes are there, no TTL");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let sweeper = picasso::sweeper::Sweeper {
+        catalog: catalog.clone(),
+        store: store.clone(),
+        redeliver: std::sync::Arc::new(picasso::aws::SqsRedeliver::new(env.sqs.clone(), &queue_url)),
+        bucket: bucket.clone(),
+        pending_grace: Duration::ZERO,
+        batch: 1000,
+    };
+    let swept = sweeper.sweep(now()).await.unwrap();
+    assert!(swept.expired_leases >= 1 && swept.arrived >= 1 && swept.waiting >= 1, "{swept:?}");
+    assert_eq!(expires_at(lost.id).await, None, "bytes arrived: kept from the TTL");
+    assert!(expires_at(never.id).await.is_some(), "no bytes: left for the TTL");
+
+    // What the sweeper queued, delivered as Lambda would, to a processor of that bucket.
+    let mut processor = Processor::new(catalog.clone(), store.clone(), &bucket);
+    processor.lease = Duration::from_secs(60);
+    let mut records = Vec::new();
+    loop {
+        let out = env.sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            records.push(json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "md5OfBody": m.md5_of_body(), "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sweep", "awsRegion": "us-east-1"
+            }));
+            env.sqs
+                .delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let bodies: Vec<&str> = records.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    for r in [&died, &lost] {
+        assert!(
+            bodies.iter().any(|b| b.contains(&r.key().to_string())),
+            "{} was not queued again",
+            r.filename.as_str()
+        );
+    }
+    processor.handle_event(json!({"Records": records})).await.unwrap();
+    for r in [&died, &lost] {
+        let got = catalog.get(r.id).await.unwrap().unwrap();
+        assert_eq!(got.status, Status::Processed, "{}", r.filename.as_str());
+    }
+
+    // A released claim is pending again, with its TTL back.
+    let back = new_file("back.txt");
+    catalog.insert(&back, now() + Duration::from_secs(3600)).await.unwrap();
+    let lease = Lease::new(now(), Duration::from_secs(60));
+    catalog.claim(back.id, &lease, now()).await.unwrap();
+    catalog.release(back.id, &lease, now() + Duration::from_secs(600)).await.unwrap();
+    assert!(expires_at(back.id).await.is_some());
+
+    // Bytes whose record expired before their event: deleted, not kept unaccounted.
+    let orphan = FileId::new().object_key();
+    s3.put_object().bucket(&bucket).key(orphan.to_string()).body(b"late".to_vec().into()).send().await.unwrap();
+    let obj = picasso::processor::ObjectRef { bucket: bucket.clone(), key: orphan.to_string() };
+    let handled = processor.handle_object(&obj, picasso::processor::Delivery::default()).await.unwrap();
+    assert_eq!(handled, picasso::processor::Handled::Orphaned);
+    assert!(store.head(orphan).await.unwrap().is_none());
+}

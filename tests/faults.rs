@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{MemoryApp, png};
@@ -12,7 +12,6 @@ use picasso::domain::{FileId, Status, now};
 use picasso::inspect::{ImageKind, Job, Picture};
 use picasso::processor::{Delivery, Handled, ObjectRef};
 use picasso::store::ObjectStore;
-use picasso::sweeper::{Redeliver, Sweeper};
 use serde_json::json;
 
 async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
@@ -175,17 +174,6 @@ async fn a_late_event_for_a_record_past_its_expiry_still_processes_it() {
     assert!(app.catalog.expires_at(id).is_none(), "a file whose bytes arrived never expires");
 }
 
-#[derive(Default)]
-struct Collected(Mutex<Vec<ObjectRef>>);
-
-#[async_trait::async_trait]
-impl Redeliver for Collected {
-    async fn redeliver(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
-        self.0.lock().unwrap().extend_from_slice(objects);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
     let app = MemoryApp::new();
@@ -198,19 +186,11 @@ async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
     app.catalog.claim(died, &dead, now()).await.unwrap();
     let young = uploaded(&app, "young.txt", "text/plain", b"young").await;
 
-    let collected = Arc::new(Collected::default());
-    let sweeper = Sweeper {
-        catalog: app.catalog.clone(),
-        store: app.store.clone(),
-        redeliver: collected.clone(),
-        bucket: "picasso-uploads".into(),
-        pending_grace: Duration::from_millis(30),
-        batch: 100,
-    };
+    let (sweeper, collected) = app.sweeper(Duration::from_millis(30));
     tokio::time::sleep(Duration::from_millis(40)).await;
     let young_too = uploaded(&app, "younger.txt", "text/plain", b"younger").await;
     let swept = sweeper.sweep(now()).await.unwrap();
-    let again: Vec<String> = collected.0.lock().unwrap().iter().map(|o| o.key.clone()).collect();
+    let again = collected.keys();
     let keys = |ids: &[FileId]| ids.iter().map(|i| i.object_key().to_string()).collect::<Vec<_>>();
     assert_eq!(again, keys(&[died, lost, young]), "expired leases, then old pending files with their bytes");
     assert_eq!((swept.expired_leases, swept.arrived), (1, 2), "{swept:?}: lost and young have their bytes");

@@ -509,3 +509,45 @@ async fn any_file_type_is_accepted_and_processed_by_default() {
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
+
+/// Peak resident memory of a process, from the kernel's high-water mark.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_huge_images_is_processed_within_the_stacks_memory() {
+    let data = temp_dir("burst");
+    let stack = Stack::start(&data, &[], &[]);
+    let http = client();
+    // Three of each at once, with the default concurrency and memory budget.
+    let pngs = common::hostile_pngs();
+    let tasks: Vec<_> = (0..3)
+        .flat_map(|_| pngs.clone())
+        .map(|(name, bytes)| {
+            let (http, api) = (http.clone(), stack.api.clone());
+            tokio::spawn(async move {
+                upload(&http, &api, name, "image/png", bytes).await["id"].as_str().unwrap().to_owned()
+            })
+        })
+        .collect();
+    for t in tasks {
+        let id = t.await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let done = loop {
+            let f = get_file(&http, &stack.api, &id).await;
+            if f["status"] == "processed" || f["status"] == "failed" || Instant::now() > deadline {
+                break f;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(done["status"], "processed", "{done}");
+        assert!(done["thumbnail_url"].is_string(), "{done}");
+    }
+    let peak = peak_rss(stack.child.id());
+    println!("local stack peak RSS after 9 huge PNGs: {} MiB", peak >> 20);
+    assert!(peak < 300 << 20, "the stack peaked at {} MiB (goal: under 300 MiB)", peak >> 20);
+    stack.stop();
+}

@@ -112,6 +112,9 @@ def test_event_files_through_each_function():
         assert invoke("sqs-s3-test-event.json") == {"batchItemFailures": []}
         assert invoke("sqs-s3-batch.json") == {"batchItemFailures": []}
         assert invoke("s3-put.json") is None
+        # The schedule's event runs the sweeper against the emulator's table and queue.
+        swept = invoke("schedule-sweep.json")
+        assert set(swept) == {"expired_leases", "arrived", "waiting"}, swept
 
 
 def test_an_upload_through_all_three_functions():

@@ -63,6 +63,20 @@ impl MemoryApp {
         )
     }
 
+    /// A sweeper over this app's adapters whose redeliveries are collected for the test.
+    pub fn sweeper(&self, pending_grace: std::time::Duration) -> (picasso::sweeper::Sweeper, Arc<Collected>) {
+        let collected = Arc::new(Collected::default());
+        let sweeper = picasso::sweeper::Sweeper {
+            catalog: self.catalog.clone(),
+            store: self.store.clone(),
+            redeliver: collected.clone(),
+            bucket: self.state.config.bucket_name.clone(),
+            pending_grace,
+            batch: 100,
+        };
+        (sweeper, collected)
+    }
+
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
         let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
         let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
@@ -155,4 +169,62 @@ fn crc32(data: &[u8]) -> u32 {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Redeliveries the sweeper made, in order.
+#[derive(Default)]
+pub struct Collected(pub std::sync::Mutex<Vec<picasso::processor::ObjectRef>>);
+
+#[async_trait::async_trait]
+impl picasso::sweeper::Redeliver for Collected {
+    async fn redeliver(&self, objects: &[picasso::processor::ObjectRef]) -> anyhow::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(objects);
+        Ok(())
+    }
+}
+
+impl Collected {
+    pub fn keys(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|o| o.key.clone()).collect()
+    }
+}
+
+/// EXIF with orientation 6 (rotate 90° clockwise), big-endian TIFF.
+pub const EXIF_ROTATE_90: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+
+/// A PNG encoded row by row (the pixels are never whole in memory): zeros, or a pattern.
+/// 8000×8000 RGBA 16-bit of zeros is 512 MB decoded and about 2.4 MB encoded.
+pub fn png_rows(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth, exif: bool, pattern: bool) -> Vec<u8> {
+    let mut info = png::Info::with_size(w, h);
+    info.color_type = color;
+    info.bit_depth = depth;
+    if exif {
+        info.exif_metadata = Some(EXIF_ROTATE_90.into());
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::with_info(&mut out, info).unwrap();
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header().unwrap();
+    let mut stream = writer.stream_writer().unwrap();
+    let mut row = vec![0u8; w as usize * color.samples() * (depth as usize).div_ceil(8)];
+    for y in 0..h {
+        if pattern {
+            row.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u32 ^ y) as u8);
+        }
+        std::io::Write::write_all(&mut stream, &row).unwrap();
+    }
+    stream.finish().unwrap();
+    drop(writer);
+    out
+}
+
+/// The three PNGs of issue 8 that took the stack to 1.4 GiB: 16-bit RGBA zeros, the same
+/// turned by EXIF, and 8-bit RGBA turned by EXIF.
+pub fn hostile_pngs() -> Vec<(&'static str, Vec<u8>)> {
+    use png::{BitDepth, ColorType};
+    vec![
+        ("rgba16-8000.png", png_rows(8000, 8000, ColorType::Rgba, BitDepth::Sixteen, false, false)),
+        ("rgba16-8000-exif6.png", png_rows(8000, 8000, ColorType::Rgba, BitDepth::Sixteen, true, false)),
+        ("rgba8-7900-exif6.png", png_rows(7900, 7900, ColorType::Rgba, BitDepth::Eight, true, false)),
+    ]
 }
