@@ -172,7 +172,7 @@ impl ContentType {
             charset = Some(value);
         }
         if !allowed.permits(&essence) {
-            return Err(ApiError::unsupported_type(&essence, allowed));
+            return Err(ApiError::unsupported_type(&essence, &allowed.describe()));
         }
         Ok(Self(match charset {
             Some(c) => format!("{essence}; charset={c}"),

@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::domain::AllowList;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -36,11 +35,12 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_type(essence: &str, allowed: &AllowList) -> Self {
+    /// `accepted` describes the configured allow-list.
+    pub fn unsupported_type(essence: &str, accepted: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_content_type",
-            format!("content type {essence} is not accepted; accepted types: {}", allowed.describe()),
+            format!("content type {essence} is not accepted; accepted types: {accepted}"),
         )
     }
 

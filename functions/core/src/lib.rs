@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod inspect;
+#[cfg(feature = "memory")]
 pub mod memory;
 pub mod processor;
 pub mod store;

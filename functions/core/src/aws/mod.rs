@@ -1,0 +1,76 @@
+//! AWS adapters (DynamoDB catalog, S3 object store, SQS redelivery) and how the Lambda
+//! functions build them from the environment.
+
+mod dynamo;
+mod s3;
+mod sqs;
+
+use std::sync::Arc;
+
+pub use dynamo::DynamoCatalog;
+pub use s3::S3Store;
+pub use sqs::SqsRedeliver;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::store::ObjectStore;
+
+/// Loads the SDK configuration once. The standard variables apply, `AWS_ENDPOINT_URL*`
+/// included, so the same binaries run against an emulator.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Virtual-hosted buckets need DNS an emulator does not have: use path style when the endpoint is overridden.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let overridden =
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(overridden).build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Both AWS adapters, built from one SDK configuration.
+pub async fn adapters(config: &Config) -> (DynamoCatalog, S3Store) {
+    let sdk = sdk_config().await;
+    (
+        DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        S3Store::new(s3_client(&sdk), &config.bucket_name),
+    )
+}
+
+/// The API's state on AWS: configuration from the environment, AWS adapters.
+pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
+    let config = Config::from_env()?;
+    let (catalog, store) = adapters(&config).await;
+    Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config) })
+}
+
+/// The processor on AWS: budget from the function's memory, the sweeper when the queue is known.
+pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
+    use crate::budget::MemoryBudget;
+    let config = Config::from_env()?;
+    let sdk = sdk_config().await;
+    let catalog: Arc<dyn Catalog> =
+        Arc::new(DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name));
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&sdk), &config.bucket_name));
+    let mut p = crate::processor::Processor::new(catalog.clone(), store.clone(), &config.bucket_name);
+    let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
+    if let Some(b) = config
+        .processing_memory_mb
+        .map(|mb| MemoryBudget::new(mb << 20))
+        .or_else(|| MemoryBudget::for_lambda(memory.as_deref()))
+    {
+        p.inspector.budget = b;
+    }
+    p.max_receive_count = config.max_receive_count;
+    p.pending_ttl = config.pending_ttl;
+    p.sweeper = config.queue_url.clone().map(|queue_url| crate::sweeper::Sweeper {
+        catalog,
+        store,
+        redeliver: Arc::new(SqsRedeliver::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+        bucket: config.bucket_name.clone(),
+        pending_grace: config.upload_url_ttl + std::time::Duration::from_secs(60),
+        batch: 500,
+    });
+    Ok(p)
+}
