@@ -180,6 +180,18 @@ pub const DEFAULT_BUDGET: u64 = 256 << 20;
 /// Time kept back from the invocation deadline to hand a file back and answer.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
+/// When work must stop for an invocation whose deadline is `deadline`: [`DEADLINE_MARGIN`]
+/// before it, so a file is handed back rather than stranded. A deadline already that close
+/// is no real Lambda's (emulators stamp it when the event is queued, not when it starts):
+/// then there is none.
+pub fn work_deadline(deadline: std::time::SystemTime) -> Option<Instant> {
+    let left = deadline.duration_since(std::time::SystemTime::now()).ok()?.checked_sub(DEADLINE_MARGIN)?;
+    if left.is_zero() {
+        return None;
+    }
+    Some(Instant::now() + left)
+}
+
 /// How a notification reached the processor.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
@@ -376,5 +388,20 @@ impl Processor {
                 Ok(json!({"expired_leases": swept.expired_leases, "arrived": swept.arrived, "waiting": swept.waiting}))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn work_stops_a_margin_before_the_deadline_and_a_stale_deadline_is_none() {
+        let at = work_deadline(SystemTime::now() + Duration::from_secs(30)).unwrap();
+        let left = at - Instant::now();
+        assert!(left <= Duration::from_secs(28) && left > Duration::from_secs(27), "{left:?}");
+        assert_eq!(work_deadline(SystemTime::now() + Duration::from_secs(1)), None);
+        assert_eq!(work_deadline(SystemTime::now() - Duration::from_secs(60)), None);
     }
 }

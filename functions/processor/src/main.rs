@@ -11,10 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = Arc::new(picasso::aws::processor().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let processor = processor.clone();
-        // Work stops a little before the invocation's deadline, so a file is handed back, not stranded.
-        let deadline = std::time::Instant::now()
-            + event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        let deadline = tokio::time::Instant::from_std(deadline).checked_sub(picasso::processor::DEADLINE_MARGIN);
+        let deadline = picasso::processor::work_deadline(event.context.deadline());
         async move { processor.handle_event_by(event.payload, deadline).await.map_err(lambda_runtime::Error::from) }
     }))
     .await
