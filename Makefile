@@ -1,4 +1,4 @@
-.PHONY: run test build validate bench
+.PHONY: run test build validate bench fuzz
 run:
 	cargo run --release
 test:
@@ -11,3 +11,6 @@ validate:
 # Benchmarks, by hand only (never in CI): tables for README.md's Performance section.
 bench:
 	bench/run.sh
+# Fuzzing, by hand only (never in CI): each cargo fuzz target for FUZZ_SECONDS (default 60).
+fuzz:
+	fuzz/run.sh

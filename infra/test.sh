@@ -11,6 +11,9 @@ export PATH="$root/.venv/bin:$PATH"
 echo "== sam validate --lint"
 AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
 
+echo "== template.yaml's rules (JWT authorizer on every route, identity wiring, indexes, grants)"
+python -m pytest -q -p no:cacheprovider tests/test_template.py
+
 echo "== AWS emulator (moto) with template.yaml's resources"
 trap 'infra/emulator.sh stop' EXIT
 eval "$(infra/emulator.sh start)"

@@ -1,6 +1,7 @@
 //! The local stack: the Lambdas' routers and processor on one machine, with an embedded
 //! S3 endpoint (s3s) and an embedded catalog (SQLite) in a data directory.
 
+pub mod auth;
 pub mod delivery;
 pub mod server;
 pub mod sqlite;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::{Auth, AuthMode};
 use crate::sqlite::SqliteCatalog;
 use crate::storage::{Created, Credentials};
 
@@ -47,12 +49,16 @@ pub struct Options {
     /// Web origins allowed besides the page's own (`http://127.0.0.1:PORT`, `http://localhost:PORT`).
     pub cors_origins: Vec<String>,
     pub timeouts: server::Timeouts,
+    /// Who may call the API: the built-in dev issuer's tokens, a real issuer's, or anyone.
+    pub auth: AuthMode,
 }
 
 pub struct Running {
     pub api: SocketAddr,
     pub s3: SocketAddr,
     pub recovered: usize,
+    /// The built-in dev issuer, when it runs (it mints the banner's token).
+    pub dev_issuer: Option<Arc<auth::dev::DevIssuer>>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -130,13 +136,16 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         pending_grace: config.upload_url_ttl + Duration::from_secs(60),
         batch: 1000,
     };
-    let state = AppState { catalog: catalog.clone(), store: store.clone(), config };
+    let auth = Auth::start(&opts.auth, &opts.data_dir, &base_url(api_addr), &config).await?;
+    let state = AppState { catalog: catalog.clone(), store: store.clone(), config, auth: auth.authenticator };
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
         .allow_methods([http::Method::GET, http::Method::POST])
-        .allow_headers([http::header::CONTENT_TYPE]);
-    let api =
-        picasso::api::router(state).route("/", get(|| async { Html(include_str!("web/index.html")) })).layer(cors);
+        .allow_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION]);
+    let api = picasso::api::router(state)
+        .merge(auth.routes)
+        .route("/", get(|| async { Html(include_str!("web/index.html")) }))
+        .layer(cors);
     let (shutdown, stopped) = watch::channel(false);
     let t = opts.timeouts;
     let servers = vec![
@@ -151,7 +160,29 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     } else {
         0
     };
-    Ok(Running { api: api_addr, s3: s3_addr, recovered, shutdown, servers })
+    Ok(Running { api: api_addr, s3: s3_addr, recovered, dev_issuer: auth.dev, shutdown, servers })
+}
+
+/// The stack's own URL, as a client on this machine reaches it: the dev issuer's `iss`.
+pub fn base_url(api: SocketAddr) -> String {
+    let ip = if api.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { api.ip() };
+    format!("http://{}", SocketAddr::new(ip, api.port()))
+}
+
+/// Creates `path`, which must not exist, readable by its owner only (0600), with `contents`
+/// flushed to disk: how the secrets in the data directory are written.
+pub(crate) fn create_private_file(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// How often the sweeper runs (on AWS, the template's schedule).

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use picasso::domain::Owner;
+use picasso_local::auth::{AuthMode, ExternalIssuer};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Whose token the banner's curl line carries.
+const BANNER_USER: &str = "dev";
 
 /// Picasso's local stack: the API, direct browser uploads to an embedded S3 endpoint,
 /// asynchronous processing and the file list, with nothing else to install.
@@ -38,6 +43,20 @@ struct Args {
     /// endpoint from a browser, besides the page's own; repeatable.
     #[arg(long = "cors-origin", env = "PICASSO_CORS_ORIGINS", value_delimiter = ',', value_name = "URL")]
     cors_origins: Vec<String>,
+    /// Verify the tokens of this OpenID Connect issuer (its exact `iss`, e.g.
+    /// https://cognito-idp.REGION.amazonaws.com/POOL_ID) instead of the built-in dev issuer,
+    /// which is then off. Its discovery document names its keys.
+    #[arg(long, env = "PICASSO_JWT_ISSUER", value_name = "URL", requires = "jwt_audience", conflicts_with = "no_auth")]
+    jwt_issuer: Option<String>,
+    /// The audience tokens must carry in `aud` (or `client_id`): with Cognito, the app client id.
+    #[arg(long, env = "PICASSO_JWT_AUDIENCE", value_name = "AUD", requires = "jwt_issuer")]
+    jwt_audience: Option<String>,
+    /// No sign-in: every request is the user `anonymous` (for scripts that seed data).
+    #[arg(long, env = "PICASSO_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
+    no_auth: bool,
+    /// Milliseconds between two fetches of --jwt-issuer's keys for an unknown `kid`.
+    #[arg(long, env = "PICASSO_JWKS_REFETCH_MS", default_value_t = 60_000, hide = true)]
+    jwks_refetch_ms: u64,
     /// Milliseconds a client may take to send a request's headers.
     #[arg(long, env = "PICASSO_HEADER_TIMEOUT_MS", default_value_t = 10_000, hide = true)]
     header_timeout_ms: u64,
@@ -51,6 +70,20 @@ async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     picasso::telemetry::init();
     let args = Args::parse();
+    let auth = match (&args.jwt_issuer, &args.jwt_audience) {
+        _ if args.no_auth => AuthMode::Off,
+        (Some(issuer), Some(audience)) => {
+            let url = issuer.parse::<http::Uri>().ok().filter(|u| u.host().is_some());
+            let scheme_ok = url.as_ref().and_then(|u| u.scheme_str()).is_some_and(|s| matches!(s, "http" | "https"));
+            anyhow::ensure!(scheme_ok, "--jwt-issuer {issuer:?} must be an http(s) URL");
+            AuthMode::Issuer(ExternalIssuer {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                refetch_after: Duration::from_millis(args.jwks_refetch_ms),
+            })
+        }
+        _ => AuthMode::DevIssuer,
+    };
     let opts = picasso_local::Options {
         host: args.host,
         port: args.port,
@@ -64,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             header_read: Duration::from_millis(args.header_timeout_ms),
             idle: Duration::from_millis(args.idle_timeout_ms),
         },
+        auth: auth.clone(),
     };
     // Listening for Ctrl-C (and SIGTERM) before saying "Ready": a signal sent as soon as the
     // banner is read must stop the stack cleanly, not kill it.
@@ -76,6 +110,21 @@ async fn main() -> anyhow::Result<()> {
     let creds = args.data_dir.join(picasso_local::storage::Credentials::FILE);
     println!("S3 credentials (new each run): {}", creds.display());
     println!("Data: {}", args.data_dir.display());
+    match (&auth, &stack.dev_issuer) {
+        (AuthMode::DevIssuer, Some(dev)) => {
+            println!(
+                "Auth: built-in dev issuer {} (POST /auth/dev-token {{\"sub\": \"alice\"}} for a token)",
+                dev.issuer()
+            );
+            let (token, _) = dev.mint(&Owner::parse(BANNER_USER).expect("a valid name"), &[])?;
+            println!(
+                "Try (as {BANNER_USER}, for an hour): curl -H \"Authorization: Bearer {token}\" {}/files",
+                dev.issuer()
+            );
+        }
+        (AuthMode::Issuer(ext), _) => println!("Auth: tokens of {} for audience {}", ext.issuer, ext.audience),
+        _ => println!("Auth: off (--no-auth): no token needed, every file belongs to anonymous"),
+    }
     if args.no_processing {
         println!("Processing: off (uploads stay pending until a start with processing on)");
     }

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
-use picasso::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Status, rfc3339};
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use picasso::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Owner, Status, rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// One connection: each statement takes microseconds, so a mutex beats a pool here,
@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub struct SqliteCatalog(Mutex<Connection>);
 
 const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
-     sha256, detected_type, metadata, thumbnail, attempts";
+     sha256, detected_type, metadata, thumbnail, attempts, owner";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -42,18 +42,26 @@ impl SqliteCatalog {
                  lease_token   TEXT,
                  lease_until   INTEGER,
                  expires_at    INTEGER,
-                 attempts      INTEGER NOT NULL DEFAULT 0
+                 attempts      INTEGER NOT NULL DEFAULT 0,
+                 owner         TEXT
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS files_by_status ON files (status, id);",
         )?;
-        // Catalogs made before attempts were counted.
-        let has_attempts: bool =
-            conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'attempts'", [], |r| {
-                r.get(0)
-            })?;
-        if !has_attempts {
-            conn.execute_batch("ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+        // Catalogs made before attempts were counted and files had owners.
+        for (column, ddl) in [("attempts", "attempts INTEGER NOT NULL DEFAULT 0"), ("owner", "owner TEXT")] {
+            let has: bool =
+                conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1", [column], |r| {
+                    r.get(0)
+                })?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE files ADD COLUMN {ddl}"))?;
+            }
         }
+        // Each owner's listing, whole or by status, is a range of its own index.
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, id) WHERE owner IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS files_by_owner_status ON files (owner, status, id) WHERE owner IS NOT NULL;",
+        )?;
         Ok(Self(Mutex::new(conn)))
     }
 
@@ -93,8 +101,8 @@ impl SqliteCatalog {
 }
 
 const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
-     error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -117,6 +125,7 @@ fn insert_with(
         a.map(|a| serde_json::Value::Object(a.metadata.clone()).to_string()),
         a.and_then(|a| a.thumbnail.as_deref()),
         (!r.status.is_final()).then_some(expires_at.timestamp()),
+        r.owner.as_ref().map(Owner::as_str),
     ])
 }
 
@@ -154,6 +163,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
             }),
         },
         attempts: row.get(13)?,
+        owner: row.get::<_, Option<String>>(14)?.as_deref().and_then(Owner::parse),
     })
 }
 
@@ -171,22 +181,31 @@ impl Catalog for SqliteCatalog {
         Ok(stmt.query_row([id.to_string()], from_row).optional()?)
     }
 
-    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+    async fn newest(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
         // The maximum id sorts after every UUID, so one statement serves the first page too.
         let after = after.map_or_else(|| "~".to_owned(), |a| a.to_string());
-        let conn = self.conn();
-        let rows = match status {
-            None => conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id < ?1 ORDER BY id DESC LIMIT ?2"))?
-                .query_map(params![after, n as i64], from_row)?
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(s) => conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM files WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-                ))?
-                .query_map(params![s.as_str(), after, n as i64], from_row)?
-                .collect::<Result<Vec<_>, _>>()?,
+        let owner = match scope {
+            Scope::Owner(o) => Some(o.as_str()),
+            Scope::All => None,
         };
+        let sql = match (owner, status) {
+            // Every statement names all four parameters; those not in play are NULL.
+            (Some(_), None) => "WHERE owner = ?3 AND id < ?1 AND ?4 IS NULL",
+            (Some(_), Some(_)) => "WHERE owner = ?3 AND status = ?4 AND id < ?1",
+            (None, None) => "WHERE id < ?1 AND ?3 IS NULL AND ?4 IS NULL",
+            (None, Some(_)) => "WHERE status = ?4 AND id < ?1 AND ?3 IS NULL",
+        };
+        let conn = self.conn();
+        let rows = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM files {sql} ORDER BY id DESC LIMIT ?2"))?
+            .query_map(params![after, n as i64, owner, status.map(Status::as_str)], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 

@@ -78,8 +78,6 @@ impl Credentials {
     /// `{"endpoint", "bucket", "region", "access_key_id", "secret_access_key"}`, mode 0600,
     /// replaced atomically so a reader never sees half a file or another run's secret.
     pub fn write(&self, path: &Path, endpoint: &str, bucket: &str, region: &str) -> anyhow::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let body = json!({
             "endpoint": endpoint,
             "bucket": bucket,
@@ -89,14 +87,7 @@ impl Credentials {
         });
         let tmp = path.with_extension("json.tmp");
         let _ = std::fs::remove_file(&tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(format!("{body:#}\n").as_bytes())?;
-        file.sync_all()?;
+        crate::create_private_file(&tmp, format!("{body:#}\n").as_bytes())?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
     }
 }

@@ -71,7 +71,10 @@ mod upload {
         let long = "x".repeat(256);
         let (s, b) = app.call("POST", "/upload", Some(upload_body(&long, "image/png", 1))).await;
         assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_filename"));
-        assert!(app.catalog.newest(None, None, 10).await.unwrap().is_empty(), "nothing recorded");
+        assert!(
+            app.catalog.newest(&picasso::catalog::Scope::All, None, None, 10).await.unwrap().is_empty(),
+            "nothing recorded"
+        );
     }
 
     #[tokio::test]
@@ -104,7 +107,10 @@ mod upload {
             let (s, b) = app.call("POST", "/upload", Some(upload_body("a.txt", ctype, 1))).await;
             assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_content_type"), "{ctype:?}: {b}");
         }
-        assert!(app.catalog.newest(None, None, 10).await.unwrap().is_empty(), "nothing recorded");
+        assert!(
+            app.catalog.newest(&picasso::catalog::Scope::All, None, None, 10).await.unwrap().is_empty(),
+            "nothing recorded"
+        );
     }
 
     #[tokio::test]
@@ -146,7 +152,11 @@ mod upload {
         assert_eq!(s, 201, "{b}");
         let (s, b) = app.call("POST", "/upload", Some(upload_body("a.htm", "text/html; charset=utf-8", 1))).await;
         assert_eq!((s.as_u16(), error_code(&b)), (415, "unsupported_content_type"));
-        assert_eq!(app.catalog.newest(None, None, 10).await.unwrap().len(), 1, "only the accepted one recorded");
+        assert_eq!(
+            app.catalog.newest(&picasso::catalog::Scope::All, None, None, 10).await.unwrap().len(),
+            1,
+            "only the accepted one recorded"
+        );
     }
 }
 

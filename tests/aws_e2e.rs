@@ -41,13 +41,19 @@ async fn env() -> Env {
 
 impl Env {
     async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&common::ALICE, method, uri, body).await
+    }
+
+    /// A request as `user`, with the claims API Gateway's JWT authorizer passes on.
+    async fn call_as(&self, user: &common::User, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
         let router = if uri == "/upload" {
             picasso::api::upload_router(self.state.clone())
         } else {
             picasso::api::list_router(self.state.clone())
         };
         let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-        let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
+        let mut req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
+        req.extensions_mut().insert(user.request_context());
         let (s, b) = common::send(router, req).await;
         (s.as_u16(), b)
     }
@@ -385,6 +391,7 @@ async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() 
     };
     let new_file = |name: &str| {
         FileRecord::pending(
+            picasso::domain::Owner::parse("alice").unwrap(),
             FileName::parse(name).unwrap(),
             ContentType::from_stored("text/plain".into()),
             FileSize::from_stored(5),
@@ -470,4 +477,68 @@ async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() 
     let handled = processor.handle_object(&obj, picasso::processor::Delivery::default()).await.unwrap();
     assert_eq!(handled, picasso::processor::Handled::Orphaned);
     assert!(store.head(orphan).await.unwrap().is_none());
+}
+
+/// A user of this run only: the emulator's table is shared by every test.
+fn fresh_user(name: &str, groups: &'static [&'static str]) -> common::User {
+    let sub: &'static str = Box::leak(format!("{name}-{}", uuid::Uuid::now_v7()).into_boxed_str());
+    common::User { sub, groups }
+}
+
+/// Pages through `uri` (which has a `?`) and returns every id, checking newest-first order.
+async fn walk(env: &Env, user: &common::User, uri: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut next = uri.to_owned();
+    loop {
+        let (s, page) = env.call_as(user, "GET", &next, None).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(page["items"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("{uri}&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "newest first, no repeats: {uri}");
+    seen
+}
+
+#[tokio::test]
+async fn each_user_lists_their_own_partition_and_admins_merge_everyones() {
+    let env = env().await;
+    let (carol, dave) = (fresh_user("carol", &[]), fresh_user("dave", &[]));
+    let admin = fresh_user("root", &["admins"]);
+    let mut theirs = Vec::new();
+    for (user, n) in [(&carol, 3), (&dave, 2)] {
+        for i in 0..n {
+            let body = json!({"filename": format!("{i}.txt"), "content_type": "text/plain", "size": 1});
+            let (s, f) = env.call_as(user, "POST", "/upload", Some(body)).await;
+            assert_eq!(s, 201, "{f}");
+            theirs.push((user.sub, f["id"].as_str().unwrap().to_owned()));
+        }
+    }
+    let of = |sub: &str| theirs.iter().filter(|(s, _)| *s == sub).map(|(_, id)| id.clone()).rev().collect::<Vec<_>>();
+    // Each sees exactly their own, newest first, across pages; the status filter too.
+    assert_eq!(walk(&env, &carol, "/files?limit=2").await, of(carol.sub));
+    assert_eq!(walk(&env, &carol, "/files?limit=2&status=pending").await, of(carol.sub));
+    assert!(walk(&env, &carol, "/files?status=processed").await.is_empty());
+    assert_eq!(walk(&env, &dave, "/files?limit=1").await, of(dave.sub));
+    // Another's file is not found; another's cursor is not accepted.
+    let (s, b) = env.call_as(&dave, "GET", &format!("/files/{}", of(carol.sub)[0]), None).await;
+    assert_eq!((s, error_code(&b)), (404, "not_found"));
+    let (_, page) = env.call_as(&carol, "GET", "/files?limit=1", None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (s, b) = env.call_as(&dave, "GET", &format!("/files?limit=1&cursor={cursor}"), None).await;
+    assert_eq!((s, error_code(&b)), (400, "invalid_cursor"));
+    // An admin pages through everyone's, merged from the shards in order; others may not.
+    let all = walk(&env, &admin, "/files?scope=all&limit=7").await;
+    assert!(theirs.iter().all(|(_, id)| all.contains(id)), "every file in scope=all");
+    let pending = walk(&env, &admin, "/files?scope=all&status=pending&limit=7").await;
+    assert!(theirs.iter().all(|(_, id)| pending.contains(id)));
+    let (s, b) = env.call_as(&admin, "GET", &format!("/files/{}", of(dave.sub)[0]), None).await;
+    assert_eq!((s, b["id"].as_str()), (200, Some(of(dave.sub)[0].as_str())));
+    let (s, b) = env.call_as(&dave, "GET", "/files?scope=all", None).await;
+    assert_eq!((s, error_code(&b)), (403, "forbidden"));
 }

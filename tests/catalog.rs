@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use picasso::domain::{ContentType, FileName, FileRecord, FileSize, Status, now};
 
 fn record(i: usize) -> FileRecord {
     FileRecord::pending(
+        picasso::domain::Owner::parse("alice").unwrap(),
         FileName::parse(&format!("f{i} — ü.txt")).unwrap(),
         ContentType::from_stored("text/plain".into()),
         FileSize::from_stored(1 + i as u64),
@@ -16,22 +17,40 @@ fn record(i: usize) -> FileRecord {
 }
 
 async fn contract(cat: Arc<dyn Catalog>) {
+    let alice = picasso::domain::Owner::parse("alice").unwrap();
+    let hers = Scope::Owner(alice.clone());
+    // Another owner's file, in the middle of alice's: never in her listing, always in everyone's.
+    let mut bobs = record(99);
+    bobs.owner = picasso::domain::Owner::parse("bob");
     let records: Vec<FileRecord> = (0..7).map(record).collect();
     for r in &records {
         cat.insert(r, now() + Duration::from_secs(60)).await.unwrap();
     }
     assert!(cat.insert(&records[0], now()).await.is_err(), "ids are unique");
+    cat.insert(&bobs, now() + Duration::from_secs(60)).await.unwrap();
+    let of = |scope: Scope| {
+        let cat = cat.clone();
+        async move { cat.list(&scope, None, None, 100).await.unwrap().items.into_iter().map(|r| r.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(of(Scope::Owner(picasso::domain::Owner::parse("bob").unwrap())).await, vec![bobs.id]);
+    assert_eq!(of(Scope::All).await.len(), 8, "everyone's files");
+    assert!(!of(hers.clone()).await.contains(&bobs.id));
+    let mut legacy = record(98);
+    legacy.owner = None;
+    cat.insert(&legacy, now()).await.unwrap();
+    assert!(of(Scope::All).await.contains(&legacy.id), "files from before owners: admins see them");
+    assert!(!of(hers.clone()).await.contains(&legacy.id));
     assert_eq!(cat.get(records[3].id).await.unwrap().as_ref(), Some(&records[3]), "stored as given");
 
     // Newest first, resumed strictly after a cursor, with an exact end.
     let ids = |rs: &[FileRecord]| rs.iter().map(|r| r.id).collect::<Vec<_>>();
     let newest: Vec<_> = records.iter().rev().map(|r| r.id).collect();
-    let p1 = cat.list(None, None, 4).await.unwrap();
+    let p1 = cat.list(&hers, None, None, 4).await.unwrap();
     assert_eq!(ids(&p1.items), newest[..4]);
-    let p2 = cat.list(None, p1.next.as_ref(), 4).await.unwrap();
+    let p2 = cat.list(&hers, None, p1.next.as_ref(), 4).await.unwrap();
     assert_eq!(ids(&p2.items), newest[4..]);
     assert!(p2.next.is_none());
-    assert!(cat.list(None, None, 7).await.unwrap().next.is_none(), "no cursor when nothing is left");
+    assert!(cat.list(&hers, None, None, 7).await.unwrap().next.is_none(), "no cursor when nothing is left");
 
     // Claim, finish, and the status index follows.
     let (a, b) = (records[1].id, records[2].id);
@@ -49,8 +68,8 @@ async fn contract(cat: Arc<dyn Catalog>) {
     assert_eq!((done.status, done.error.unwrap().code.as_str()), (Status::Failed, "size_mismatch"));
     assert!(done.processed_at.is_some());
     assert_eq!(cat.claim(a, &other, now()).await.unwrap(), Claim::Final);
-    assert_eq!(ids(&cat.list(Some(Status::Failed), None, 10).await.unwrap().items), vec![a]);
-    assert_eq!(cat.list(Some(Status::Pending), None, 10).await.unwrap().items.len(), 6);
+    assert_eq!(ids(&cat.list(&hers, Some(Status::Failed), None, 10).await.unwrap().items), vec![a]);
+    assert_eq!(cat.list(&hers, Some(Status::Pending), None, 10).await.unwrap().items.len(), 6);
 
     // An expired lease is taken over; the old holder can neither finish nor release.
     let short = Lease::new(now(), Duration::from_millis(50));
@@ -112,6 +131,6 @@ async fn sqlite_catalog() {
     contract(picasso_local::open_catalog(&dir).unwrap()).await;
     // What a fresh connection reads back is what was written.
     let again = picasso_local::open_catalog(&dir).unwrap();
-    assert_eq!(again.list(None, None, 100).await.unwrap().items.len(), 10);
+    assert_eq!(again.list(&Scope::All, None, None, 100).await.unwrap().items.len(), 12);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -18,6 +18,7 @@ async fn seeded() -> MemoryApp {
     let app = MemoryApp::new();
     for id in [A, B] {
         let mut r = FileRecord::pending(
+            common::ALICE.owner(),
             FileName::parse("cat.png").unwrap(),
             ContentType::from_stored("image/png".into()),
             FileSize::from_stored(DECLARED),
@@ -82,6 +83,22 @@ async fn check(name: &str, text: &str) {
             let (s, b) = http_event(&app, text).await;
             assert_eq!((s, b["id"].as_str()), (200, Some(A)));
         }
+        "get-other-owner.json" => {
+            // Bob asks for alice's file: not found, as if it did not exist.
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (404, "not_found"));
+        }
+        "list-admin-all.json" => {
+            // Bob is in the admins group: everyone's files.
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!(s, 200, "{b}");
+            let ids: Vec<&str> = b["items"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+            assert_eq!(ids, [B, A]);
+        }
+        "list-no-claims.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (401, "unauthorized"));
+        }
         "get-missing.json" => {
             let (s, b) = http_event(&app, text).await;
             assert_eq!((s, error_code(&b)), (404, "not_found"));
@@ -128,7 +145,7 @@ async fn every_event_file_runs_through_its_handler() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert!(names.len() >= 12, "{names:?}");
+    assert!(names.len() >= 15, "{names:?}");
     for name in &names {
         let text = std::fs::read_to_string(repo_path("events").join(name)).unwrap();
         check(name, &text).await;

@@ -1,123 +1,14 @@
 //! The local stack (`cargo run`), started as a process on free ports in a temporary
-//! data directory, driven with a plain HTTP client.
+//! data directory, driven with a plain HTTP client signed in through its dev issuer
+//! (tests/local_auth.rs: what it takes to get in).
 
 mod common;
+mod local;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-struct Stack {
-    child: Child,
-    api: String,
-    s3: String,
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("picasso-test-{tag}-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-impl Stack {
-    fn start(data: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_picasso"))
-            .args(["--port", "0", "--s3-port", "0", "--data-dir"])
-            .arg(data)
-            .args(args)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut api, mut s3) = (None, None);
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(u) = line.strip_prefix("API: ") {
-                api = Some(u.to_owned());
-            }
-            if let Some(u) = line.strip_prefix("S3: ") {
-                s3 = Some(u.split(' ').next().unwrap().to_owned());
-            }
-            if line.starts_with("Ready in") {
-                break;
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, api: api.expect("banner names the API"), s3: s3.expect("banner names S3") }
-    }
-
-    /// Ctrl-C, and the process must exit cleanly.
-    fn stop(mut self) {
-        Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "did not stop within 10 s of Ctrl-C");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap()
-}
-
-async fn request_upload(http: &reqwest::Client, api: &str, name: &str, ctype: &str, size: usize) -> Value {
-    let resp = http
-        .post(format!("{api}/upload"))
-        .json(&json!({"filename": name, "content_type": ctype, "size": size}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
-}
-
-async fn put(http: &reqwest::Client, file: &Value, url: &str, body: Vec<u8>, override_type: Option<&str>) -> u16 {
-    let mut req = http.put(url).body(body);
-    for (k, v) in file["upload"]["headers"].as_object().unwrap() {
-        req = req.header(k, override_type.filter(|_| k == "content-type").unwrap_or(v.as_str().unwrap()));
-    }
-    req.send().await.unwrap().status().as_u16()
-}
-
-/// The documented two steps: ask for a slot, PUT the bytes to it.
-async fn upload(http: &reqwest::Client, api: &str, name: &str, ctype: &str, body: Vec<u8>) -> Value {
-    let file = request_upload(http, api, name, ctype, body.len()).await;
-    assert_eq!(put(http, &file, file["upload"]["url"].as_str().unwrap(), body, None).await, 200);
-    file
-}
-
-async fn get_file(http: &reqwest::Client, api: &str, id: &str) -> Value {
-    http.get(format!("{api}/files/{id}")).send().await.unwrap().json().await.unwrap()
-}
-
-async fn until_final(http: &reqwest::Client, api: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let f = get_file(http, api, id).await;
-        if f["status"] == "processed" || f["status"] == "failed" {
-            return f;
-        }
-        assert!(Instant::now() < deadline, "still {f} after 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use local::{Stack, client, get_file, put, request_upload, temp_dir, until_final, upload};
+use serde_json::Value;
 
 #[tokio::test]
 async fn upload_put_and_see_it_processed() {
@@ -128,8 +19,9 @@ async fn upload_put_and_see_it_processed() {
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("Picasso"));
 
+    let alice = stack.sign_in(&http, "alice").await;
     let bytes = b"hello from the local stack\n".to_vec();
-    let file = request_upload(&http, &stack.api, "hello wörld.txt", "text/plain", bytes.len()).await;
+    let file = request_upload(&alice, "hello wörld.txt", "text/plain", bytes.len()).await;
     let url = file["upload"]["url"].as_str().unwrap();
     assert!(url.starts_with(&stack.s3), "presigned for the embedded endpoint: {url}");
     let resp = http
@@ -145,10 +37,9 @@ async fn upload_put_and_see_it_processed() {
     assert_eq!(resp.headers()["access-control-expose-headers"], "etag");
 
     let id = file["id"].as_str().unwrap();
-    let done = until_final(&http, &stack.api, id).await;
+    let done = until_final(&alice, id).await;
     assert_eq!((done["status"].as_str(), done["processed"].as_bool()), (Some("processed"), Some(true)), "{done}");
-    let list: Value =
-        http.get(format!("{}/files?status=processed", stack.api)).send().await.unwrap().json().await.unwrap();
+    let list = alice.get_json("/files?status=processed", 200).await;
     assert_eq!(list["items"][0]["id"], id);
     assert_eq!(list["items"][0]["filename"], "hello wörld.txt");
     stack.stop();
@@ -170,9 +61,10 @@ async fn only_the_pages_own_origins_and_those_given_may_read_from_a_browser() {
     let own = [stack.api.clone(), format!("http://localhost:{port}")];
     let allowed = [&own[..], &["http://app.example:8080".to_owned()]].concat();
     let foreign = ["http://evil.example", "http://127.0.0.1:1234", "null"];
+    let alice = stack.sign_in(&http, "alice").await;
 
     // The API: a foreign page cannot read the catalog (nor mint download links).
-    let files = || http.get(format!("{}/files", stack.api));
+    let files = || alice.get("/files");
     for origin in &allowed {
         assert_eq!(allowed_origin(files(), origin).await.as_deref(), Some(origin.as_str()), "{origin}");
     }
@@ -182,14 +74,20 @@ async fn only_the_pages_own_origins_and_those_given_may_read_from_a_browser() {
     let preflight = |url: &str| {
         http.request(reqwest::Method::OPTIONS, url)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
+            .header("access-control-request-headers", "authorization,content-type")
     };
     let upload = format!("{}/upload", stack.api);
-    assert_eq!(allowed_origin(preflight(&upload), &own[0]).await.as_deref(), Some(own[0].as_str()));
+    let resp = preflight(&upload).header("origin", &own[0]).send().await.unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], own[0].as_str());
+    let headers = resp.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "the page may send its token: {headers}"
+    );
     assert_eq!(allowed_origin(preflight(&upload), "http://evil.example").await, None);
 
     // The S3 endpoint: browsers' preflights for a PUT, from the same origins only.
-    let file = request_upload(&http, &stack.api, "a.png", "image/png", 4).await;
+    let file = request_upload(&alice, "a.png", "image/png", 4).await;
     let url = file["upload"]["url"].as_str().unwrap();
     let put_preflight = || {
         http.request(reqwest::Method::OPTIONS, url)
@@ -209,8 +107,9 @@ async fn only_the_pages_own_origins_and_those_given_may_read_from_a_browser() {
 
     // The same list from the environment, comma-separated.
     let stack = Stack::start(&data, &[], &[("PICASSO_CORS_ORIGINS", "http://a.example,https://b.example:8443")]);
+    let alice = stack.sign_in(&http, "alice").await;
     for origin in ["http://a.example", "https://b.example:8443"] {
-        let req = http.get(format!("{}/files", stack.api));
+        let req = alice.get("/files");
         assert_eq!(allowed_origin(req, origin).await.as_deref(), Some(origin));
     }
     stack.stop();
@@ -238,8 +137,8 @@ async fn the_s3_endpoint_takes_only_this_runs_credentials_and_the_operations_the
     use std::os::unix::fs::PermissionsExt;
     let data = temp_dir("creds");
     let stack = Stack::start(&data, &[], &[]);
-    let http = client();
-    let file = upload(&http, &stack.api, "a.txt", "text/plain", b"hello".to_vec()).await;
+    let alice = stack.sign_in(&client(), "alice").await;
+    let file = upload(&alice, "a.txt", "text/plain", b"hello".to_vec()).await;
     let key = format!("uploads/{}", file["id"].as_str().unwrap());
 
     let path = data.join("s3-credentials.json");
@@ -299,10 +198,12 @@ async fn stalled_clients_are_disconnected() {
     let data = temp_dir("timeouts");
     let env = [("PICASSO_HEADER_TIMEOUT_MS", "500"), ("PICASSO_IDLE_TIMEOUT_MS", "3000")];
     let stack = Stack::start(&data, &[], &env);
-    let file = request_upload(&client(), &stack.api, "stalled.txt", "text/plain", 100).await;
+    let alice = stack.sign_in(&client(), "alice").await;
+    let file = request_upload(&alice, "stalled.txt", "text/plain", 100).await;
     let url = reqwest::Url::parse(file["upload"]["url"].as_str().unwrap()).unwrap();
     let put = format!("PUT {}?{} HTTP/1.1\r\ncontent-type: text/plain", url.path(), url.query().unwrap());
-    for (base, request) in [(&stack.api, "POST /upload HTTP/1.1".to_owned()), (&stack.s3, put)] {
+    let post = format!("POST /upload HTTP/1.1\r\nauthorization: Bearer {}", alice.token);
+    for (base, request) in [(&stack.api, post), (&stack.s3, put)] {
         let addr = base.trim_start_matches("http://");
         // Half a request line, then nothing: closed once the header timeout passes.
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -323,7 +224,11 @@ async fn stalled_clients_are_disconnected() {
     let addr = stack.api.trim_start_matches("http://");
     let body = br#"{"filename": "slow.txt", "content_type": "text/plain", "size": 1}"#;
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!("POST /upload HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n",
+        alice.token,
+        body.len()
+    );
     slow.write_all(head.as_bytes()).await.unwrap();
     for part in body.chunks(body.len().div_ceil(10)) {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -341,7 +246,8 @@ async fn refused_puts_store_nothing_and_process_nothing() {
     let data = temp_dir("refused");
     let stack = Stack::start(&data, &[], &[("UPLOAD_URL_TTL_SECS", "1")]);
     let http = client();
-    let file = request_upload(&http, &stack.api, "a.txt", "text/plain", 5).await;
+    let alice = stack.sign_in(&http, "alice").await;
+    let file = request_upload(&alice, "a.txt", "text/plain", 5).await;
     let url = file["upload"]["url"].as_str().unwrap();
     let id = file["id"].as_str().unwrap();
     assert_eq!(put(&http, &file, url, b"hello!".to_vec(), None).await, 403, "longer than signed");
@@ -352,7 +258,7 @@ async fn refused_puts_store_nothing_and_process_nothing() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(put(&http, &file, url, b"hello".to_vec(), None).await, 403, "expired");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(get_file(&http, &stack.api, id).await["status"], "pending");
+    assert_eq!(get_file(&alice, id).await["status"], "pending");
     let stored: Vec<_> = std::fs::read_dir(data.join("objects/picasso-uploads")).unwrap().collect();
     assert!(stored.iter().all(|e| !e.as_ref().unwrap().path().is_file()), "no object written");
     stack.stop();
@@ -364,17 +270,20 @@ async fn a_file_uploaded_before_a_restart_is_processed_after_it() {
     let data = temp_dir("restart");
     let stack = Stack::start(&data, &["--no-processing"], &[]);
     let http = client();
-    let file = upload(&http, &stack.api, "later.csv", "text/csv", b"a,b\n".to_vec()).await;
-    let never = request_upload(&http, &stack.api, "never.csv", "text/csv", 4).await;
+    let alice = stack.sign_in(&http, "alice").await;
+    let file = upload(&alice, "later.csv", "text/csv", b"a,b\n".to_vec()).await;
+    let never = request_upload(&alice, "never.csv", "text/csv", 4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = file["id"].as_str().unwrap();
-    assert_eq!(get_file(&http, &stack.api, id).await["status"], "pending");
+    assert_eq!(get_file(&alice, id).await["status"], "pending");
     stack.stop();
 
+    // On another port, so another issuer URL: alice signs in again, and her files are hers.
     let stack = Stack::start(&data, &[], &[]);
-    assert_eq!(until_final(&http, &stack.api, id).await["status"], "processed");
+    let alice = stack.sign_in(&http, "alice").await;
+    assert_eq!(until_final(&alice, id).await["status"], "processed");
     // The one whose bytes never came stays pending until its expiry.
-    assert_eq!(get_file(&http, &stack.api, never["id"].as_str().unwrap()).await["status"], "pending");
+    assert_eq!(get_file(&alice, never["id"].as_str().unwrap()).await["status"], "pending");
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -384,13 +293,13 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
     const N: usize = 200;
     let data = temp_dir("concurrent");
     let stack = Stack::start(&data, &[], &[]);
-    let http = client();
+    let alice = stack.sign_in(&client(), "alice").await;
     let tasks: Vec<_> = (0..N)
         .map(|i| {
-            let (http, api) = (http.clone(), stack.api.clone());
+            let alice = alice.clone();
             tokio::spawn(async move {
                 let body = format!("file number {i}\n").into_bytes();
-                let file = upload(&http, &api, &format!("f{i}.txt"), "text/plain", body).await;
+                let file = upload(&alice, &format!("f{i}.txt"), "text/plain", body).await;
                 file["id"].as_str().unwrap().to_owned()
             })
         })
@@ -401,8 +310,7 @@ async fn two_hundred_concurrent_uploads_all_end_processed() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let list: Value =
-            http.get(format!("{}/files?limit=1000", stack.api)).send().await.unwrap().json().await.unwrap();
+        let list = alice.get_json("/files?limit=1000", 200).await;
         let items = list["items"].as_array().unwrap();
         let processed = items.iter().filter(|f| f["status"] == "processed").count();
         if processed == N {
@@ -425,13 +333,14 @@ async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
     let data = temp_dir("images");
     let stack = Stack::start(&data, &[], &[]);
     let http = client();
+    let alice = stack.sign_in(&http, "alice").await;
     let mut img = image::RgbImage::new(900, 300);
     img.pixels_mut().for_each(|p| *p = image::Rgb([10, 200, 30]));
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).unwrap();
     let png = png.into_inner();
-    let file = upload(&http, &stack.api, "banner.png", "image/png", png.clone()).await;
-    let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+    let file = upload(&alice, "banner.png", "image/png", png.clone()).await;
+    let done = until_final(&alice, file["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "processed", "{done}");
     assert_eq!(done["metadata"]["width"], 900);
     let thumb = http.get(done["thumbnail_url"].as_str().unwrap()).send().await.unwrap();
@@ -449,8 +358,8 @@ async fn images_get_thumbnails_and_links_and_bad_files_a_reason() {
     assert_eq!(download.bytes().await.unwrap().as_ref(), png.as_slice());
 
     let fake = b"MZ\x90\x00 this is not a PNG".to_vec();
-    let file = upload(&http, &stack.api, "fake.png", "image/png", fake).await;
-    let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+    let file = upload(&alice, "fake.png", "image/png", fake).await;
+    let done = until_final(&alice, file["id"].as_str().unwrap()).await;
     assert_eq!(
         (done["status"].as_str(), done["error"]["code"].as_str()),
         (Some("failed"), Some("type_mismatch")),
@@ -466,7 +375,7 @@ async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
     let data = temp_dir("crash");
     let stack = Stack::start(&data, &["--no-processing"], &[]);
     let http = client();
-    let file = upload(&http, &stack.api, "crash.txt", "text/plain", b"hello".to_vec()).await;
+    let file = upload(&stack.sign_in(&http, "alice").await, "crash.txt", "text/plain", b"hello".to_vec()).await;
     stack.stop();
     // As if a processor had claimed it for an hour, then the process died.
     let id = picasso::domain::FileId::parse(file["id"].as_str().unwrap()).unwrap();
@@ -477,7 +386,7 @@ async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
     drop(catalog);
 
     let stack = Stack::start(&data, &[], &[]);
-    let done = until_final(&http, &stack.api, &id.to_string()).await;
+    let done = until_final(&stack.sign_in(&http, "alice").await, &id.to_string()).await;
     assert_eq!(done["status"], "processed");
     assert_eq!(done["metadata"]["words"], 1);
     stack.stop();
@@ -488,7 +397,7 @@ async fn a_file_left_mid_processing_by_a_crash_is_processed_after_restart() {
 async fn any_file_type_is_accepted_and_processed_by_default() {
     let data = temp_dir("any-type");
     let stack = Stack::start(&data, &[], &[]);
-    let http = client();
+    let alice = stack.sign_in(&client(), "alice").await;
     // An empty zip archive (its end-of-central-directory record), the start of an MP4 (an
     // `ftyp` box) and bytes of no known kind.
     let mut zip = b"PK\x05\x06".to_vec();
@@ -501,8 +410,8 @@ async fn any_file_type_is_accepted_and_processed_by_default() {
         ("clip.mp4", "video/mp4", mp4),
         ("blob.bin", "application/octet-stream", blob),
     ] {
-        let file = upload(&http, &stack.api, name, ctype, bytes.clone()).await;
-        let done = until_final(&http, &stack.api, file["id"].as_str().unwrap()).await;
+        let file = upload(&alice, name, ctype, bytes.clone()).await;
+        let done = until_final(&alice, file["id"].as_str().unwrap()).await;
         assert_eq!(done["status"], "processed", "{done}");
         assert_eq!(done["sha256"], common::sha256_hex(&bytes), "{name}");
     }
@@ -521,23 +430,23 @@ fn peak_rss(pid: u32) -> u64 {
 async fn a_burst_of_huge_images_is_processed_within_the_stacks_memory() {
     let data = temp_dir("burst");
     let stack = Stack::start(&data, &[], &[]);
-    let http = client();
+    let alice = stack.sign_in(&client(), "alice").await;
     // Three of each at once, with the default concurrency and memory budget.
     let pngs = common::hostile_pngs();
     let tasks: Vec<_> = (0..3)
         .flat_map(|_| pngs.clone())
         .map(|(name, bytes)| {
-            let (http, api) = (http.clone(), stack.api.clone());
-            tokio::spawn(async move {
-                upload(&http, &api, name, "image/png", bytes).await["id"].as_str().unwrap().to_owned()
-            })
+            let alice = alice.clone();
+            tokio::spawn(
+                async move { upload(&alice, name, "image/png", bytes).await["id"].as_str().unwrap().to_owned() },
+            )
         })
         .collect();
     for t in tasks {
         let id = t.await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         let done = loop {
-            let f = get_file(&http, &stack.api, &id).await;
+            let f = get_file(&alice, &id).await;
             if f["status"] == "processed" || f["status"] == "failed" || Instant::now() > deadline {
                 break f;
             }

@@ -35,6 +35,7 @@ fn inspect_one_file_and_report_peak_memory() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
     let record = FileRecord::pending(
+        picasso::domain::Owner::parse("alice").unwrap(),
         FileName::parse("peak").unwrap(),
         ContentType::from_stored(ctype),
         FileSize::from_stored(size),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::MemoryApp;
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Transition};
+use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use picasso::domain::{FileId, FileRecord, Status};
 use picasso::processor::Processor;
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ async fn a_duplicated_event_leaves_one_correct_record() {
     let out = app.processor().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     assert_eq!(record(&app, id).await, first, "second delivery changes nothing");
-    assert_eq!(app.catalog.newest(None, None, 10).await.unwrap().len(), 1);
+    assert_eq!(app.catalog.newest(&Scope::All, None, None, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -154,8 +154,14 @@ impl Catalog for Flaky {
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
         self.inner.get(id).await
     }
-    async fn newest(&self, s: Option<Status>, a: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        self.inner.newest(s, a, n).await
+    async fn newest(
+        &self,
+        w: &Scope,
+        s: Option<Status>,
+        a: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        self.inner.newest(w, s, a, n).await
     }
     async fn claim(&self, id: FileId, l: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
         self.inner.claim(id, l, now).await

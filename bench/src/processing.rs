@@ -28,7 +28,8 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     throughput(&binary).await?;
     let (jpeg, png) = images(&env.work)?;
     peak_rss(&[(&binary, "application/octet-stream"), (&text, "text/plain"), (&jpeg, "image/jpeg")])?;
-    thumbnails(env, &jpeg, &png).await
+    thumbnails(env, &jpeg, &png).await?;
+    any_pixel_count(env)
 }
 
 /// Writes `size` bytes made of repeated blocks, unless a previous run left the same file.
@@ -85,11 +86,21 @@ fn warm(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One `inspect` as the processor runs it: a boxed async reader over the object.
+/// One `inspect` as the processor runs it, which must end `processed`.
 async fn inspect_file(path: &Path, content_type: &str) -> anyhow::Result<(Duration, Inspection)> {
+    let (elapsed, inspection) = inspect_any(path, content_type).await?;
+    if let Outcome::Failed(f, _) = &inspection.outcome {
+        bail!("{} was not processed: {} ({})", path.display(), f.message, f.code);
+    }
+    Ok((elapsed, inspection))
+}
+
+/// One `inspect` as the processor runs it: a boxed async reader over the object.
+async fn inspect_any(path: &Path, content_type: &str) -> anyhow::Result<(Duration, Inspection)> {
     let size = std::fs::metadata(path)?.len();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let record = FileRecord::pending(
+        picasso::domain::Owner::parse("alice").unwrap(),
         FileName::parse(name).map_err(|e| anyhow::anyhow!("{e:?}"))?,
         ContentType::from_stored(content_type.into()),
         FileSize::from_stored(size),
@@ -97,11 +108,7 @@ async fn inspect_file(path: &Path, content_type: &str) -> anyhow::Result<(Durati
     let t = Instant::now();
     let reader: ObjectReader = Box::pin(tokio::fs::File::open(path).await?);
     let inspection = Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)).inspect(&record, reader).await?;
-    let elapsed = t.elapsed();
-    if let Outcome::Failed(f, _) = &inspection.outcome {
-        bail!("{} was not processed: {} ({})", path.display(), f.message, f.code);
-    }
-    Ok((elapsed, inspection))
+    Ok((t.elapsed(), inspection))
 }
 
 fn mb_s(bytes: u64, d: Duration) -> f64 {
@@ -240,19 +247,9 @@ fn peak_rss(cases: &[(&Path, &str)]) -> anyhow::Result<()> {
     for (file, ct) in cases {
         warm(file)?;
         let size = std::fs::metadata(file)?.len();
-        let mut child = Command::new(&me)
-            .args(["inspect-child", file.to_str().unwrap_or_default(), ct])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
-        // Read while the child waits on stdin: after it exits /proc forgets it.
-        let hwm = proc_kib(child.id(), "VmHWM");
-        drop(child.stdin.take());
-        child.wait()?;
-        let elapsed: f64 = line.trim().strip_prefix("done ").context("the child failed")?.parse()?;
-        let hwm = hwm?;
+        let Probe { elapsed, hwm, outcome, .. } = probe(&me, file, ct)?;
+        ensure!(outcome.starts_with("processed"), "{}: {outcome}", file.display());
+        let elapsed = elapsed.as_secs_f64();
         let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
         table.row(vec![
             format!("{name} ({})", mib(size >> 10)),
@@ -272,14 +269,238 @@ fn peak_rss(cases: &[(&Path, &str)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `inspect-child <file> <content type>`: inspects, reports, then waits for the parent
-/// to read its /proc status before exiting.
+/// What a child inspecting one file reports, and its peak read from /proc.
+struct Probe {
+    elapsed: Duration,
+    /// VmHWM: the peak resident set, in KiB.
+    hwm: u64,
+    /// VmRSS just before inspecting (runtime started, nothing read yet), in KiB.
+    rest: u64,
+    /// `processed 8000×8000 thumbnail 1234 B` or `failed <code>`.
+    outcome: String,
+}
+
+/// Inspects `file` in a fresh process, so nothing but that one object has been in its heap.
+fn probe(me: &Path, file: &Path, ct: &str) -> anyhow::Result<Probe> {
+    let mut child = Command::new(me)
+        .args(["inspect-child", file.to_str().unwrap_or_default(), ct])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
+    // Read while the child waits on stdin: after it exits /proc forgets it.
+    let hwm = proc_kib(child.id(), "VmHWM");
+    drop(child.stdin.take());
+    child.wait()?;
+    let mut parts = line.trim().strip_prefix("done ").context("the child failed")?.splitn(3, ' ');
+    let mut next = || parts.next().context("short report from the child");
+    let elapsed = Duration::from_secs_f64(next()?.parse()?);
+    let rest = next()?.parse()?;
+    let outcome = next()?.to_owned();
+    Ok(Probe { elapsed, hwm: hwm?, rest, outcome })
+}
+
+/// `inspect-child <file> <content type>`: inspects, reports `done <seconds> <rest KiB>
+/// <outcome>`, then waits for the parent to read its /proc status before exiting.
 pub async fn child(args: &[String]) -> anyhow::Result<()> {
     let [file, ct] = args else { bail!("usage: inspect-child <file> <content type>") };
-    let (elapsed, _) = inspect_file(Path::new(file), ct).await?;
-    println!("done {}", elapsed.as_secs_f64());
+    let rest = proc_kib(std::process::id(), "VmRSS")?;
+    let (elapsed, inspection) = inspect_any(Path::new(file), ct).await?;
+    let outcome = match &inspection.outcome {
+        Outcome::Processed(a) => {
+            let dim = |k: &str| a.metadata.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let thumb = inspection.thumbnail.as_ref().map_or(0, |t| t.bytes.len());
+            format!("processed {}×{} thumbnail {thumb} B", dim("width"), dim("height"))
+        }
+        Outcome::Failed(f, _) => format!("failed {}", f.code),
+    };
+    println!("done {} {rest} {outcome}", elapsed.as_secs_f64());
     std::io::stdout().flush()?;
     let mut sink = Vec::new();
     std::io::stdin().read_to_end(&mut sink)?;
+    Ok(())
+}
+
+/// EXIF with orientation 6 (rotate 90°), big-endian TIFF.
+const EXIF_ROTATE_90: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+
+/// The issue's goal for any single PNG or JPEG, whatever its pixel count.
+const PEAK_GOAL_KIB: u64 = 64 << 10;
+
+/// 64 Mpx, 4:3, as a phone's high-resolution mode takes them.
+const PHOTO_64MP: (u32, u32) = (9248, 6936);
+
+/// A photo-like pixel at (x, y), computed on its own so neither file is ever whole in
+/// memory: smooth gradients (sky, shading), edges (blocks), and sensor-like noise.
+fn photo_pixel(x: u32, y: u32) -> [u8; 3] {
+    let mut h = u64::from(x).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(y).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 32;
+    let noise = |shift: u32| ((h >> shift) & 0x0f) as u8;
+    let block = (((x / 97) ^ (y / 61)) & 0x3f) as u8;
+    [
+        block.wrapping_add((x / 48) as u8).wrapping_add(noise(0)),
+        block.wrapping_add((y / 36) as u8).wrapping_add(noise(8)),
+        (((x + y) / 64) as u8 ^ (block >> 1)).wrapping_add(noise(16)),
+    ]
+}
+
+/// The photo as an image view the JPEG encoder pulls 8×8 blocks from: streamed, never whole.
+struct PhotoView(u32, u32);
+
+impl image::GenericImageView for PhotoView {
+    type Pixel = Rgb<u8>;
+
+    fn dimensions(&self) -> (u32, u32) {
+        (self.0, self.1)
+    }
+
+    fn get_pixel(&self, x: u32, y: u32) -> Rgb<u8> {
+        Rgb(photo_pixel(x, y))
+    }
+}
+
+/// What a generated PNG's rows hold.
+#[derive(Clone, Copy)]
+enum Rows {
+    Zeros,
+    Photo,
+}
+
+/// A PNG written row by row with the png crate's stream writer (never whole in memory).
+fn write_png(
+    path: &Path,
+    (w, h): (u32, u32),
+    color: png::ColorType,
+    depth: png::BitDepth,
+    exif: bool,
+    rows: Rows,
+) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("part");
+    let mut info = png::Info::with_size(w, h);
+    info.color_type = color;
+    info.bit_depth = depth;
+    if exif {
+        info.exif_metadata = Some(EXIF_ROTATE_90.into());
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut enc = png::Encoder::with_info(file, info)?;
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header()?;
+    let mut stream = writer.stream_writer()?;
+    let mut row = vec![0u8; w as usize * color.samples() * (depth as usize).div_ceil(8)];
+    for y in 0..h {
+        if let Rows::Photo = rows {
+            for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                px.copy_from_slice(&photo_pixel(x as u32, y));
+            }
+        }
+        stream.write_all(&row)?;
+    }
+    stream.finish()?;
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
+
+/// A baseline JPEG (quality 90) encoded from the streamed view.
+fn write_jpeg(path: &Path, (w, h): (u32, u32)) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("part");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 90);
+    image::ImageEncoder::set_exif_metadata(&mut enc, EXIF_ROTATE_90.to_vec())?;
+    enc.encode_image(&PhotoView(w, h))?;
+    f.flush()?;
+    drop(f);
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
+
+/// A4: the issue's three PNGs of zeros (tiny compressed, 256–512 MB decoded) and a 64 Mpx
+/// photo, each inspected in a fresh process: peak RSS above the process at rest.
+fn any_pixel_count(env: &Env) -> anyhow::Result<()> {
+    use png::{BitDepth, ColorType};
+    let cases: [(&str, &str, (u32, u32), Box<dyn Fn(&Path) -> anyhow::Result<()>>); 5] = [
+        (
+            "zeros-rgba16-8000.png",
+            "8000×8000 RGBA 16-bit, zeros",
+            (8000, 8000),
+            Box::new(|p| write_png(p, (8000, 8000), ColorType::Rgba, BitDepth::Sixteen, false, Rows::Zeros)),
+        ),
+        (
+            "zeros-rgba16-8000-exif6.png",
+            "the same, EXIF orientation 6",
+            (8000, 8000),
+            Box::new(|p| write_png(p, (8000, 8000), ColorType::Rgba, BitDepth::Sixteen, true, Rows::Zeros)),
+        ),
+        (
+            "zeros-rgba8-7900-exif6.png",
+            "7900×7900 RGBA 8-bit, zeros, orientation 6",
+            (7900, 7900),
+            Box::new(|p| write_png(p, (7900, 7900), ColorType::Rgba, BitDepth::Eight, true, Rows::Zeros)),
+        ),
+        (
+            "photo-64mp.png",
+            "64 Mpx photo, RGB 8-bit, orientation 6",
+            PHOTO_64MP,
+            Box::new(|p| write_png(p, PHOTO_64MP, ColorType::Rgb, BitDepth::Eight, true, Rows::Photo)),
+        ),
+        (
+            "photo-64mp.jpg",
+            "64 Mpx photo, baseline JPEG q90, orientation 6",
+            PHOTO_64MP,
+            Box::new(|p| write_jpeg(p, PHOTO_64MP)),
+        ),
+    ];
+    let me = std::env::current_exe()?;
+    let mut table = Table::new(
+        "A4. Peak RSS of one image, any pixel count (a process inspecting one file)",
+        &["file", "what", "compressed size", "pixels", "time", "peak RSS above rest", "goal 64 MiB", "outcome"],
+    );
+    let (mut verdicts, mut rests) = (Vec::new(), Vec::new());
+    for (name, what, (w, h), generate) in &cases {
+        let path = env.work.join(name);
+        generate(&path).with_context(|| format!("generating {}", path.display()))?;
+        warm(&path)?;
+        let ct = if name.ends_with(".jpg") { "image/jpeg" } else { "image/png" };
+        let p = probe(&me, &path, ct)?;
+        let above = p.hwm.saturating_sub(p.rest);
+        let met = above <= PEAK_GOAL_KIB && p.outcome.starts_with("processed");
+        rests.push(p.rest);
+        table.row(vec![
+            (*name).to_owned(),
+            (*what).to_owned(),
+            mib(std::fs::metadata(&path)?.len() >> 10),
+            format!("{:.1} Mpx ({w}×{h})", f64::from(*w) * f64::from(*h) / 1e6),
+            ms(p.elapsed),
+            mib(above),
+            if met { "met" } else { "missed" }.into(),
+            p.outcome.clone(),
+        ]);
+        verdicts.push((
+            format!("A4 peak RSS ≤ 64 MiB above rest, {name}"),
+            met,
+            format!("+{}, {}", mib(above), p.outcome),
+        ));
+    }
+    table.print();
+    let (lo, hi) = (rests.iter().min().copied().unwrap_or(0), rests.iter().max().copied().unwrap_or(0));
+    println!(
+        "At rest (runtime started, nothing read) each child held {}–{}; its peak (VmHWM) less that is the figure. \
+         Budget: `DEFAULT_BUDGET` ({} MiB). Outcome dimensions are as shown, after EXIF orientation.\n",
+        mib(lo),
+        mib(hi),
+        DEFAULT_BUDGET >> 20
+    );
+    for (what, met, detail) in verdicts {
+        goal(&what, met, detail);
+    }
     Ok(())
 }

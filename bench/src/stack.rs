@@ -337,6 +337,7 @@ fn seeded(i: usize) -> anyhow::Result<FileRecord> {
     let (name, ct) =
         if image { (format!("photo-{i}.jpg"), "image/jpeg") } else { (format!("notes-{i}.txt"), "text/plain") };
     let mut r = FileRecord::pending(
+        picasso::domain::Owner::parse("alice").unwrap(),
         FileName::parse(&name).map_err(|e| anyhow::anyhow!("{e:?}"))?,
         ContentType::from_stored(ct.into()),
         FileSize::from_stored(10_240 + (i % 4096) as u64),

@@ -1,6 +1,7 @@
 // Real-browser test of the upload page: starts the local stack (target/debug/picasso),
-// drives Debian's Chromium through playwright-core, uploads files through the page and
-// waits for the server to process them. Run: cd tests/browser && node --test
+// drives Debian's Chromium through playwright-core, signs in through the page (the stack's
+// dev issuer), uploads files through it and waits for the server to process them; two users
+// in two browser contexts never see each other's files. Run: cd tests/browser && node --test
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -69,6 +70,7 @@ const TEXT = {
 // Any type is accepted, but not a name that shows as something else: with a right-to-left
 // override, "invoice\u202Egpj.exe" reads as "invoiceexe.jpg".
 const DECEPTIVE = { name: 'invoice\u202Egpj.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00fake') };
+const BOBS = { name: 'bob-only.txt', mimeType: 'text/plain', buffer: Buffer.from('for bob\'s eyes only\n') };
 
 // ---------- the stack ----------
 let stack, stackErr = '', stackOut = '', dataDir, api, browser, page;
@@ -121,6 +123,56 @@ async function withLogs(fn) {
 
 const uploadRow = (name) => page.locator(`#uploads li.upload[data-filename="${name}"]`);
 
+// ---------- signing in ----------
+const VIEWPORT = { width: 1100, height: 820 };
+
+// A page of its own browser context (its own sessionStorage: another user), errors collected.
+async function newUserPage() {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const p = await context.newPage();
+  p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  const res = await p.goto(`${api}/`);
+  assert.equal(res.status(), 200);
+  return p;
+}
+
+// "Sign in as …" through the page: the dev issuer gives the tab its token.
+async function signIn(p, name, { admin = false } = {}) {
+  await p.locator('#dev-name').waitFor({ state: 'visible', timeout: WAIT });
+  await p.fill('#dev-name', name);
+  if (admin) await p.check('#dev-admin');
+  await p.click('#dev-sign-in-button');
+  await p.waitForFunction((n) => document.querySelector('#who').textContent === n
+    && !document.querySelector('#app').hidden, name, { timeout: WAIT });
+}
+
+// The token the page keeps for this tab.
+const tokenOf = (p) => p.evaluate(() => {
+  const key = Object.keys(sessionStorage).find((k) => k.startsWith('picasso.session:'));
+  return key ? JSON.parse(sessionStorage.getItem(key)).token : null;
+});
+const withToken = (token, init = {}) => ({ ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
+// The ids of the rows the page lists.
+const listedIds = (p) => p.evaluate(() => [...document.querySelectorAll('#files tr')].map((tr) => tr.dataset.id));
+
+// Waits for a file's row in `p`'s list to reach `status`.
+async function rowReaches(p, id, status) {
+  await p.waitForFunction(([id, status]) => {
+    const td = document.querySelector(`#files tr[data-id="${id}"] td.status`);
+    return td && td.textContent === status;
+  }, [id, status], { timeout: WAIT });
+}
+
+// Uploads `file` through `p` and returns the id its upload row gets.
+async function uploadThrough(p, file) {
+  await p.setInputFiles('#file-input', [file]);
+  const handle = await p.waitForFunction((n) => {
+    const r = document.querySelector(`#uploads li.upload[data-filename="${n}"]`);
+    return r && r.dataset.id ? r.dataset.id : false;
+  }, file.name, { timeout: WAIT });
+  return handle.jsonValue();
+}
+
 describe('upload page in Chromium', { timeout: 120_000 }, () => {
   before(async () => {
     await withLogs(async () => {
@@ -130,7 +182,7 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
         args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
           '--disable-sync', '--no-first-run'],
       });
-      page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
+      page = await browser.newPage({ viewport: VIEWPORT });
       page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
       page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
       const res = await page.goto(`${api}/`);
@@ -143,6 +195,26 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     if (browser) await browser.close().catch(() => {});
     await stopStack();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the page asks to sign in first, and signs in as a name', async () => {
+    await withLogs(async () => {
+      await page.locator('#sign-in').waitFor({ state: 'visible', timeout: WAIT });
+      assert.ok(await page.locator('#app').isHidden(), 'no uploads or list before signing in');
+      assert.equal((await fetch(`${api}/files`)).status, 401, 'the API wants a token');
+      await signIn(page, 'alice');
+      assert.ok(await page.locator('#sign-in').isHidden());
+      assert.ok(await page.locator('#scope-toggle').isHidden(), "alice is no admin: no everyone's-files toggle");
+      const token = await tokenOf(page);
+      assert.ok(token, 'the tab keeps its token in sessionStorage');
+      const res = await fetch(`${api}/files`, withToken(token));
+      assert.equal(res.status, 200);
+      assert.deepEqual((await res.json()).items, []);
+      // Remembered in the tab: a reload keeps alice signed in.
+      await page.reload();
+      await page.waitForFunction(() => document.querySelector('#who').textContent === 'alice'
+        && !document.querySelector('#app').hidden, null, { timeout: WAIT });
+    });
   });
 
   test('two files upload with progress and get processed', async () => {
@@ -184,8 +256,9 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       }
 
       // The server agrees.
+      const token = await tokenOf(page);
       for (const s of state) {
-        const res = await fetch(`${api}/files/${s.id}`);
+        const res = await fetch(`${api}/files/${s.id}`, withToken(token));
         assert.equal(res.status, 200);
         const file = await res.json();
         assert.equal(file.status, 'processed');
@@ -232,11 +305,12 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       const shown = await error.textContent();
 
       // It is the API's own message for the same request.
-      const res = await fetch(`${api}/upload`, {
+      const token = await tokenOf(page);
+      const res = await fetch(`${api}/upload`, withToken(token, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ filename: DECEPTIVE.name, content_type: DECEPTIVE.mimeType, size: DECEPTIVE.buffer.length }),
-      });
+      }));
       assert.equal(res.status, 400, 'POST /upload with a right-to-left override in the name should be refused');
       const body = await res.json();
       assert.equal(body.error && body.error.code, 'invalid_filename');
@@ -246,8 +320,82 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       // The page shows the override for what it is instead of obeying it.
       assert.equal(await uploadRow(DECEPTIVE.name).locator('.name').textContent(), 'invoice[U+202E]gpj.exe');
       // Nothing was recorded for it.
-      const list = await (await fetch(`${api}/files?limit=1000`)).json();
+      const list = await (await fetch(`${api}/files?limit=1000`, withToken(token))).json();
       assert.ok(!list.items.some((f) => f.filename === DECEPTIVE.name), 'no record for the refused file');
+    });
+  });
+
+  test("two users in two browser contexts never see each other's files; an admin sees both", async () => {
+    await withLogs(async () => {
+      const bob = await newUserPage();
+      await signIn(bob, 'bob');
+      await bob.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      assert.deepEqual(await listedIds(bob), [], "bob starts with nothing: none of alice's files");
+      const bobsId = await uploadThrough(bob, BOBS);
+      await rowReaches(bob, bobsId, 'processed');
+
+      // Alice's list, refreshed, does not have it; bob's has only it.
+      const listed = page.waitForResponse((r) => r.url().startsWith(`${api}/files?`) && r.status() === 200);
+      await page.click('#refresh');
+      await listed;
+      const alices = await listedIds(page);
+      assert.ok(alices.length >= 3, `alice's files are listed: ${alices}`);
+      assert.ok(!alices.includes(bobsId), "bob's file is not in alice's list");
+      assert.deepEqual(await listedIds(bob), [bobsId]);
+      // Nor can bob reach hers through the API: as if they did not exist.
+      const bobsToken = await tokenOf(bob);
+      for (const id of alices) {
+        const res = await fetch(`${api}/files/${id}`, withToken(bobsToken));
+        assert.equal(res.status, 404, `bob GET /files/${id}`);
+      }
+      assert.equal((await fetch(`${api}/files?scope=all`, withToken(bobsToken))).status, 403);
+
+      // An admin sees everyone's files with the toggle.
+      const admin = await newUserPage();
+      await signIn(admin, 'root', { admin: true });
+      await admin.locator('#scope-toggle').waitFor({ state: 'visible' });
+      await admin.check('#scope-all');
+      await admin.waitForFunction((ids) => ids.every((id) => document.querySelector(`#files tr[data-id="${id}"]`)),
+        [...alices, bobsId], { timeout: WAIT });
+      await admin.uncheck('#scope-all');
+      await admin.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      await bob.context().close();
+      await admin.context().close();
+    });
+  });
+
+  test('sign-out clears the token and shows the sign-in form', async () => {
+    await withLogs(async () => {
+      const carol = await newUserPage();
+      await signIn(carol, 'carol');
+      const carolsId = await uploadThrough(carol, { ...BOBS, name: 'carol.txt' });
+      await rowReaches(carol, carolsId, 'processed');
+      await carol.click('#sign-out');
+      await carol.locator('#sign-in').waitFor({ state: 'visible', timeout: WAIT });
+      assert.ok(await carol.locator('#app').isHidden(), 'the list is gone');
+      assert.ok(await carol.locator('#session').isHidden(), 'nobody shown as signed in');
+      assert.equal(await tokenOf(carol), null, 'the token is gone from the tab');
+      assert.equal(await carol.locator('#files tr').count(), 0, "carol's rows are gone");
+      await carol.reload();
+      await carol.locator('#sign-in').waitFor({ state: 'visible', timeout: WAIT });
+
+      // Someone else in the same tab sees their own (nothing), not carol's.
+      await signIn(carol, 'dave');
+      await carol.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      assert.deepEqual(await listedIds(carol), []);
+
+      // A token the API refuses signs the tab out, with the reason.
+      await carol.evaluate(() => {
+        const key = Object.keys(sessionStorage).find((k) => k.startsWith('picasso.session:'));
+        const s = JSON.parse(sessionStorage.getItem(key));
+        const i = s.token.length - 20; // inside the signature
+        s.token = s.token.slice(0, i) + (s.token[i] === 'A' ? 'B' : 'A') + s.token.slice(i + 1);
+        sessionStorage.setItem(key, JSON.stringify(s));
+      });
+      await carol.reload();
+      await carol.locator('#sign-in').waitFor({ state: 'visible', timeout: WAIT });
+      assert.match(await carol.locator('#sign-in-error').textContent(), /signed out: .*signature/);
+      await carol.context().close();
     });
   });
 

@@ -47,7 +47,10 @@ impl MemoryApp {
     pub fn with_config(config: Config) -> Self {
         let catalog = Arc::new(MemoryCatalog::default());
         let store = Arc::new(MemoryStore::default());
-        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(config) };
+        // The Lambda functions' authenticator: tests send what API Gateway's JWT authorizer puts
+        // in the request context.
+        let auth = picasso::identity::api_gateway(&config);
+        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(config), auth };
         Self { state, catalog, store }
     }
 
@@ -77,14 +80,62 @@ impl MemoryApp {
         (sweeper, collected)
     }
 
+    /// A request as [`ALICE`].
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(Some(&ALICE), method, uri, body).await
+    }
+
+    /// A request as `user`, or as nobody (no authorizer claims) with `None`.
+    pub async fn call_as(
+        &self,
+        user: Option<&User>,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-        let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
+        let mut req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
+        if let Some(u) = user {
+            req.extensions_mut().insert(u.request_context());
+        }
         send(self.router(), req).await
     }
 
     pub async fn call_raw(&self, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
-        send(self.router(), Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap()).await
+        let mut req = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
+        req.extensions_mut().insert(ALICE.request_context());
+        send(self.router(), req).await
+    }
+}
+
+/// A signed-in user, as API Gateway's JWT authorizer describes one.
+pub struct User {
+    pub sub: &'static str,
+    pub groups: &'static [&'static str],
+}
+
+pub const ALICE: User = User { sub: "11111111-1111-4111-8111-111111111111", groups: &[] };
+pub const BOB: User = User { sub: "22222222-2222-4222-8222-222222222222", groups: &[] };
+pub const ADMIN: User = User { sub: "33333333-3333-4333-8333-333333333333", groups: &["admins"] };
+
+impl User {
+    pub fn owner(&self) -> picasso::domain::Owner {
+        picasso::domain::Owner::parse(self.sub).unwrap()
+    }
+
+    /// What `lambda_http` puts in a request's extensions for an authorized HTTP API event.
+    pub fn request_context(&self) -> lambda_http::request::RequestContext {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+        };
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims.insert("sub".into(), self.sub.into());
+        jwt.claims.insert("cognito:groups".into(), format!("[{}]", self.groups.join(" ")));
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.authorizer = Some(authorizer);
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx)
     }
 }
 

@@ -12,18 +12,20 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
 use crate::config::Config;
 use crate::domain::{ContentType, FileId, FileName, FileRecord, FileSize, FileView, Status, rfc3339};
 use crate::error::ApiError;
+use crate::identity::{Authenticator, Caller};
 use crate::store::ObjectStore;
 
-/// What the handlers share: adapters behind their ports, and the configuration.
+/// What the handlers share: adapters behind their ports, the configuration, and who may call.
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     pub store: Arc<dyn ObjectStore>,
     pub config: Arc<Config>,
+    pub auth: Arc<dyn Authenticator>,
 }
 
 /// `POST /upload`.
@@ -98,9 +100,9 @@ impl UploadRequest {
     }
 }
 
-async fn create_upload(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn create_upload(caller: Caller, State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let req = UploadRequest::parse(&body, &st.config)?;
-    let record = FileRecord::pending(req.filename, req.content_type, req.size);
+    let record = FileRecord::pending(caller.owner, req.filename, req.content_type, req.size);
     let ttl = st.config.upload_url_ttl;
     // Presign first: it can fail, and a failure must leave nothing behind.
     let put = st
@@ -125,16 +127,23 @@ async fn create_upload(State(st): State<AppState>, body: Bytes) -> Result<Respon
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The query of `GET /files`, parsed.
+/// The query of `GET /files`, parsed for one caller.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ListParams {
+    pub scope: Scope,
     pub limit: usize,
     pub status: Option<Status>,
     pub cursor: Option<Cursor>,
 }
 
 impl ListParams {
-    pub fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub fn parse(q: &HashMap<String, String>, caller: &Caller) -> Result<Self, ApiError> {
+        let scope = match q.get("scope").map(String::as_str) {
+            None | Some("") | Some("mine") => Scope::Owner(caller.owner.clone()),
+            Some("all") if caller.admin => Scope::All,
+            Some("all") => return Err(ApiError::forbidden("scope=all lists everyone's files: admins only")),
+            Some(_) => return Err(ApiError::bad_request("invalid_scope", "scope must be mine or all")),
+        };
         let limit = match q.get("limit") {
             None => DEFAULT_LIMIT,
             Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
@@ -152,19 +161,20 @@ impl ListParams {
         };
         let cursor = match q.get("cursor").map(String::as_str) {
             None | Some("") => None,
-            Some(c) => Some(Cursor::decode(c, status)?),
+            Some(c) => Some(Cursor::decode(c, &scope, status)?),
         };
-        Ok(Self { limit, status, cursor })
+        Ok(Self { scope, limit, status, cursor })
     }
 }
 
 async fn list_files(
+    caller: Caller,
     State(st): State<AppState>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let p = ListParams::parse(&q)?;
-    let page = st.catalog.list(p.status, p.cursor.as_ref(), p.limit).await.map_err(ApiError::internal)?;
+    let p = ListParams::parse(&q, &caller)?;
+    let page = st.catalog.list(&p.scope, p.status, p.cursor.as_ref(), p.limit).await.map_err(ApiError::internal)?;
     let mut items = Vec::with_capacity(page.items.len());
     for r in &page.items {
         items.push(view(&st, r, false).await?);
@@ -172,10 +182,14 @@ async fn list_files(
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.encode())})))
 }
 
-async fn get_file(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_file(caller: Caller, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let missing = || ApiError::not_found(format!("no file with id {id:?}"));
     let file_id = FileId::parse(&id).ok_or_else(missing)?;
     let record = st.catalog.get(file_id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    // Someone else's file is answered as if it did not exist: no existence oracle.
+    if !record.visible_to(&caller.owner, caller.admin) {
+        return Err(missing());
+    }
     Ok(Json(view(&st, &record, true).await?))
 }
 

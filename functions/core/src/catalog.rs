@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Analysis, Failure, FileId, FileRecord, Status};
+use crate::domain::{Analysis, Failure, FileId, FileRecord, Owner, Status};
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -89,6 +89,15 @@ pub enum Transition {
     Skipped,
 }
 
+/// Whose files a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// One owner's: a Query on that owner's partition.
+    Owner(Owner),
+    /// Everyone's (admins), records without an owner included.
+    All,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub items: Vec<FileRecord>,
@@ -102,9 +111,15 @@ pub trait Catalog: Send + Sync + 'static {
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>>;
 
-    /// Up to `n` records, newest first, optionally of one status, strictly older than `after`.
-    /// Must cost O(n), whatever the size of the catalog.
-    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>>;
+    /// Up to `n` records of `scope`, newest first, optionally of one status, strictly older
+    /// than `after`. Must cost O(n), whatever the size of the catalog and of other owners.
+    async fn newest(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>>;
 
     /// `pending` (or `processing` under an expired lease) → `processing` under `lease`,
     /// counting the attempt and clearing the expiry (the bytes are there).
@@ -131,19 +146,27 @@ pub trait Catalog: Send + Sync + 'static {
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
     /// One page, with a cursor only when more records exist (one extra read tells).
-    async fn list(&self, status: Option<Status>, after: Option<&Cursor>, limit: usize) -> anyhow::Result<Page> {
-        let mut items = self.newest(status, after.map(|c| c.after), limit + 1).await?;
+    async fn list(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> anyhow::Result<Page> {
+        let mut items = self.newest(scope, status, after.map(|c| c.after), limit + 1).await?;
         let next = (items.len() > limit).then(|| {
             items.truncate(limit);
-            Cursor { status, after: items[limit - 1].id }
+            Cursor { scope: scope.clone(), status, after: items[limit - 1].id }
         });
         Ok(Page { items, next })
     }
 }
 
-/// Opaque to clients: where a listing stopped and which listing it belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Opaque to clients: where a listing stopped and which listing it belongs to (whose files,
+/// which status). A cursor of another listing is refused, so it cannot open someone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
+    pub scope: Scope,
     pub status: Option<Status>,
     pub after: FileId,
 }
@@ -151,31 +174,41 @@ pub struct Cursor {
 impl Cursor {
     pub fn encode(&self) -> String {
         let status = self.status.map_or("*", Status::as_str);
-        URL_SAFE_NO_PAD.encode(format!("v1:{status}:{}", self.after))
+        let scope = match &self.scope {
+            Scope::All => "*".to_owned(),
+            Scope::Owner(o) => format!("o:{o}"),
+        };
+        URL_SAFE_NO_PAD.encode(format!("v2:{status}:{}:{scope}", self.after))
     }
 
     /// Anything but a cursor this API issued for the same listing is a client error.
-    pub fn decode(s: &str, status: Option<Status>) -> Result<Self, ApiError> {
+    pub fn decode(s: &str, scope: &Scope, status: Option<Status>) -> Result<Self, ApiError> {
         let invalid =
             || ApiError::bad_request("invalid_cursor", "cursor is not one this API issued; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
-        let mut parts = text.splitn(3, ':');
-        let (Some("v1"), Some(st), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        // The owner comes last: it may itself contain colons.
+        let mut parts = text.splitn(4, ':');
+        let (Some("v2"), Some(st), Some(id), Some(whose)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(invalid());
         };
         let cursor_status = match st {
             "*" => None,
             s => Some(s.parse::<Status>().map_err(|_| invalid())?),
         };
+        let cursor_scope = match whose {
+            "*" => Scope::All,
+            o => Scope::Owner(o.strip_prefix("o:").and_then(Owner::parse).ok_or_else(invalid)?),
+        };
         let after = FileId::parse(id).ok_or_else(invalid)?;
-        if cursor_status != status {
+        if cursor_status != status || cursor_scope != *scope {
             return Err(ApiError::bad_request(
                 "invalid_cursor",
-                "cursor belongs to a listing with another status filter",
+                "cursor belongs to another listing (another status filter, scope or user)",
             ));
         }
-        Ok(Self { status, after })
+        Ok(Self { scope: cursor_scope, status, after })
     }
 }
 
@@ -183,33 +216,50 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    fn alice() -> Scope {
+        Scope::Owner(Owner::parse("alice:with|odd#chars").unwrap())
+    }
+
     #[test]
     fn cursor_round_trips() {
-        for status in [None, Some(Status::Processed)] {
-            let c = Cursor { status, after: FileId::new() };
-            assert_eq!(Cursor::decode(&c.encode(), status).unwrap(), c);
+        for scope in [alice(), Scope::All] {
+            for status in [None, Some(Status::Processed)] {
+                let c = Cursor { scope: scope.clone(), status, after: FileId::new() };
+                assert_eq!(Cursor::decode(&c.encode(), &scope, status).unwrap(), c);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cursor_opens_only_its_own_listing() {
+        let c = Cursor { scope: alice(), status: None, after: FileId::new() }.encode();
+        let bob = Scope::Owner(Owner::parse("bob").unwrap());
+        for (scope, status) in [(bob, None), (Scope::All, None), (alice(), Some(Status::Failed))] {
+            let e = Cursor::decode(&c, &scope, status).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{scope:?}");
         }
     }
 
     #[test]
     fn tampered_or_foreign_cursors_are_client_errors() {
-        let c = Cursor { status: None, after: FileId::new() }.encode();
+        let c = Cursor { scope: Scope::All, status: None, after: FileId::new() }.encode();
         let mut tampered = c.clone().into_bytes();
         tampered[5] ^= 1;
-        let v4 = URL_SAFE_NO_PAD.encode("v1:*:6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60");
+        let v4 = URL_SAFE_NO_PAD.encode("v2:*:6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60:*");
         for bad in [
             String::from_utf8(tampered).unwrap(),
             "not base64!".into(),
             String::new(),
-            URL_SAFE_NO_PAD.encode("v2:*:x"),
-            URL_SAFE_NO_PAD.encode("v1:weird:x"),
+            URL_SAFE_NO_PAD.encode("v3:*:x:*"),
+            URL_SAFE_NO_PAD.encode("v2:weird:x:*"),
+            URL_SAFE_NO_PAD.encode(format!("v1:*:{}", FileId::new())),
             v4,
             URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
-            let e = Cursor::decode(&bad, None).unwrap_err();
+            let e = Cursor::decode(&bad, &Scope::All, None).unwrap_err();
             assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{bad:?}");
         }
-        let e = Cursor::decode(&c, Some(Status::Failed)).unwrap_err();
+        let e = Cursor::decode(&c, &Scope::All, Some(Status::Failed)).unwrap_err();
         assert_eq!(e.code, "invalid_cursor");
     }
 }

@@ -30,6 +30,10 @@ pub struct Config {
     /// Memory for processing, in MiB (`PROCESSING_MEMORY_MB`); by default the function's
     /// memory less a headroom.
     pub processing_memory_mb: Option<u64>,
+    /// Members of this group may list everyone's files (`ADMIN_GROUP`, default `admins`).
+    pub admin_group: String,
+    /// The claim that lists the caller's groups (`GROUPS_CLAIM`, default `cognito:groups`).
+    pub groups_claim: String,
 }
 
 impl Config {
@@ -63,6 +67,8 @@ impl Config {
             queue_url: get("QUEUE_URL").filter(|v| !v.is_empty()),
             max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
                 .context("MAX_RECEIVE_COUNT is too large")?,
+            admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
+            groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| "cognito:groups".into()),
             processing_memory_mb: get("PROCESSING_MEMORY_MB")
                 .filter(|v| !v.is_empty())
                 .map(|_| number("PROCESSING_MEMORY_MB", 0))

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod identity;
 pub mod inspect;
 #[cfg(feature = "memory")]
 pub mod memory;

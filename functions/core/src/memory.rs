@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
+use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use crate::domain::{FileId, FileRecord, ObjectKey, Status};
 use crate::store::{ObjectReader, ObjectStore, PresignedPut, StoredObject};
 
@@ -52,13 +52,24 @@ impl Catalog for MemoryCatalog {
         Ok(self.0.lock().unwrap().get(&id).map(|r| r.record.clone()))
     }
 
-    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+    async fn newest(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
         let rows = self.0.lock().unwrap();
         let older = match after {
             Some(a) => rows.range(..a),
             None => rows.range(..),
         };
-        let matching = older.rev().map(|(_, row)| &row.record).filter(|r| status.is_none_or(|s| r.status == s));
+        let mine = |r: &&FileRecord| match scope {
+            Scope::All => true,
+            Scope::Owner(o) => r.owner.as_ref() == Some(o),
+        };
+        let matching =
+            older.rev().map(|(_, row)| &row.record).filter(mine).filter(|r| status.is_none_or(|s| r.status == s));
         Ok(matching.take(n).cloned().collect())
     }
 

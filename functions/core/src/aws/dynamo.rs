@@ -1,5 +1,9 @@
-//! The DynamoDB adapter: one item per file, conditional transitions, Queries on the
-//! `by_time` and `by_status` indexes (never a Scan).
+//! The DynamoDB adapter: one item per file, conditional transitions, and Queries (never a
+//! Scan) on four indexes, none with a hot partition:
+//! - `by_owner` (owner, id) and `by_owner_status` (owner, `status#id`): each user's listing,
+//!   a partition per owner;
+//! - `by_shard` (`file#H`, id) and `by_status_shard` (`status#H`, id), H the id's last hex
+//!   digit: everyone's files (admins) and the sweeper, 16 partitions read and merged in order.
 
 use std::collections::HashMap;
 
@@ -8,13 +12,34 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
-use crate::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Status, rfc3339};
+use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use crate::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Owner, Status, rfc3339};
 
-/// Partition key shared by every item in the `by_time` index, which serves the unfiltered listing.
-const LIST_PK: &str = "file";
-const BY_TIME: &str = "by_time";
-const BY_STATUS: &str = "by_status";
+const BY_OWNER: &str = "by_owner";
+const BY_OWNER_STATUS: &str = "by_owner_status";
+const BY_SHARD: &str = "by_shard";
+const BY_STATUS_SHARD: &str = "by_status_shard";
+/// The shards of the all-files indexes: the last hex digit of the (random) end of a UUIDv7.
+const SHARDS: [char; 16] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+
+fn shard_of(id: FileId) -> char {
+    id.to_string().chars().last().unwrap_or('0')
+}
+
+/// The index keys that follow the status; set with it by every transition.
+fn status_keys(status: Status, id: FileId) -> [(&'static str, &'static str, AttributeValue); 3] {
+    let h = shard_of(id);
+    [
+        ("status_id", ":status_id", s(format!("{status}#{id}"))),
+        ("status_shard", ":status_shard", s(format!("{status}#{h}"))),
+        ("shard", ":shard", s(format!("file#{h}"))),
+    ]
+}
+
+/// `SET` clauses for [`status_keys`]; `shard` only fills in what records from before lacked.
+/// (`shard` is a reserved word: the updates name it `#shard`.)
+const STATUS_KEYS_SET: &str =
+    "status_id = :status_id, status_shard = :status_shard, #shard = if_not_exists(#shard, :shard)";
 
 pub struct DynamoCatalog {
     client: aws_sdk_dynamodb::Client,
@@ -34,7 +59,6 @@ fn s(v: impl Into<String>) -> AttributeValue {
 fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         ("id".into(), s(r.id.to_string())),
-        ("list_pk".into(), s(LIST_PK)),
         ("filename".into(), s(r.filename.as_str())),
         ("content_type".into(), s(r.content_type.as_str())),
         ("size".into(), AttributeValue::N(r.size.bytes().to_string())),
@@ -42,6 +66,12 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
         ("uploaded_at".into(), s(rfc3339(&r.uploaded_at))),
         ("expires_at".into(), AttributeValue::N(expires_at.timestamp().to_string())),
     ]);
+    if let Some(o) = &r.owner {
+        item.insert("owner".into(), s(o.as_str()));
+    }
+    for (name, _, value) in status_keys(r.status, r.id) {
+        item.insert(name.into(), value);
+    }
     if let Some(t) = &r.processed_at {
         item.insert("processed_at".into(), s(rfc3339(t)));
     }
@@ -90,6 +120,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
     let size = item.get("size").and_then(|v| v.as_n().ok()).context("item lacks size")?.parse()?;
     Ok(FileRecord {
         id: FileId::parse(id).with_context(|| format!("bad id {id:?}"))?,
+        owner: text("owner").ok().and_then(Owner::parse),
         filename: FileName::parse(text("filename")?).map_err(|e| anyhow::anyhow!(e.message))?,
         content_type: ContentType::from_stored(text("content_type")?.to_owned()),
         size: FileSize::from_stored(size),
@@ -140,25 +171,52 @@ impl Catalog for DynamoCatalog {
         out.item.as_ref().map(from_item).transpose()
     }
 
-    async fn newest(&self, status: Option<Status>, after: Option<FileId>, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        let (index, hash) = match status {
-            None => (BY_TIME, "list_pk = :p"),
-            Some(_) => (BY_STATUS, "#status = :p"),
-        };
-        let q = Query {
-            index,
-            key: match after {
-                Some(_) => format!("{hash} AND id < :after"),
-                None => hash.to_owned(),
-            },
-            values: [
-                Some((":p", s(status.map_or(LIST_PK, Status::as_str)))),
-                after.map(|a| (":after", s(a.to_string()))),
-            ],
-            filter: None,
-            forward: false,
-        };
-        self.query(q, n).await
+    async fn newest(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        let after_id = after.map(|a| (":after", s(a.to_string())));
+        match (scope, status) {
+            (Scope::Owner(o), None) => {
+                let key = if after.is_some() { "#owner = :o AND id < :after" } else { "#owner = :o" };
+                let values = [Some((":o", s(o.as_str()))), after_id].into_iter().flatten().collect();
+                self.query(Query::newest(BY_OWNER, key, values), n).await
+            }
+            (Scope::Owner(o), Some(st)) => {
+                // `status#id` sorts by id within a status; BETWEEN includes its upper end, so
+                // one more is read and the cursor's own record dropped.
+                let (key, hi) = match after {
+                    Some(a) => ("#owner = :o AND status_id BETWEEN :lo AND :hi", Some(format!("{st}#{a}"))),
+                    None => ("#owner = :o AND begins_with(status_id, :lo)", None),
+                };
+                let values =
+                    [Some((":o", s(o.as_str()))), Some((":lo", s(format!("{st}#")))), hi.map(|h| (":hi", s(h)))];
+                let q = Query::newest(BY_OWNER_STATUS, key, values.into_iter().flatten().collect());
+                let mut items = self.query(q, n + usize::from(after.is_some())).await?;
+                items.retain(|r| Some(r.id) != after);
+                items.truncate(n);
+                Ok(items)
+            }
+            (Scope::All, _) => {
+                let (index, prefix) = match status {
+                    None => (BY_SHARD, "file".to_owned()),
+                    Some(st) => (BY_STATUS_SHARD, st.to_string()),
+                };
+                let key = if after.is_some() { "#p = :p AND id < :after" } else { "#p = :p" };
+                let pk = if status.is_some() { "status_shard" } else { "shard" };
+                self.across_shards(n, false, |h| {
+                    let values = [Some((":p", s(format!("{prefix}#{h}")))), after_id.clone()];
+                    Query {
+                        names: vec![("#p", pk)],
+                        ..Query::newest(index, key, values.into_iter().flatten().collect())
+                    }
+                })
+                .await
+            }
+        }
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
@@ -170,9 +228,12 @@ impl Catalog for DynamoCatalog {
             .table_name(&self.table)
             .key("id", s(id.to_string()))
             // Once claimed the object exists: TTL must no longer drop the record.
-            .update_expression(
-                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at ADD attempts :one",
-            )
+            .update_expression(format!(
+                "SET #status = :processing, lease_token = :token, lease_until = :until, {STATUS_KEYS_SET} \
+                 REMOVE expires_at ADD attempts :one"
+            ))
+            .expression_attribute_names("#shard", "shard")
+            .set_expression_attribute_values(Some(status_values(Status::Processing, id)))
             .condition_expression("#status = :pending OR (#status = :processing AND lease_until < :now)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
@@ -207,7 +268,7 @@ impl Catalog for DynamoCatalog {
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition> {
-        let mut set = vec!["#status = :final".to_owned(), "processed_at = :at".to_owned()];
+        let mut set = vec!["#status = :final".to_owned(), "processed_at = :at".to_owned(), STATUS_KEYS_SET.to_owned()];
         let mut remove = vec!["lease_token", "lease_until", "error_code", "error_message"];
         remove.extend(ANALYSIS.map(|(_, name)| name));
         let mut req = self
@@ -217,6 +278,8 @@ impl Catalog for DynamoCatalog {
             .key("id", s(id.to_string()))
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#shard", "shard")
+            .set_expression_attribute_values(Some(status_values(outcome.status(), id)))
             .expression_attribute_values(":final", s(outcome.status().as_str()))
             .expression_attribute_values(":at", s(rfc3339(&at)))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
@@ -247,9 +310,13 @@ impl Catalog for DynamoCatalog {
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.to_string()))
-            .update_expression("SET #status = :pending, expires_at = :expires REMOVE lease_token, lease_until")
+            .update_expression(format!(
+                "SET #status = :pending, expires_at = :expires, {STATUS_KEYS_SET} REMOVE lease_token, lease_until"
+            ))
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#shard", "shard")
+            .set_expression_attribute_values(Some(status_values(Status::Pending, id)))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
             .expression_attribute_values(":token", s(lease.token.to_string()))
@@ -275,69 +342,120 @@ impl Catalog for DynamoCatalog {
     }
 
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        let expired = Query {
-            index: BY_STATUS,
-            key: "#status = :p".into(),
-            values: [
-                Some((":p", s(Status::Processing.as_str()))),
-                Some((":now", AttributeValue::N(now.timestamp_millis().to_string()))),
-            ],
-            filter: Some("lease_until < :now"),
-            forward: true,
-        };
-        let old = Query {
-            index: BY_STATUS,
-            key: "#status = :p AND id < :before".into(),
-            values: [Some((":p", s(Status::Pending.as_str()))), Some((":before", s(pending_before.to_string())))],
-            filter: None,
-            forward: true,
-        };
-        let mut records = self.query(expired, n).await?;
-        records.extend(self.query(old, n).await?);
+        let now_ms = AttributeValue::N(now.timestamp_millis().to_string());
+        let mut records = self
+            .across_shards(n, true, |h| Query {
+                filter: Some("lease_until < :now"),
+                forward: true,
+                ..Query::newest(
+                    BY_STATUS_SHARD,
+                    "status_shard = :p",
+                    vec![(":p", s(format!("{}#{h}", Status::Processing))), (":now", now_ms.clone())],
+                )
+            })
+            .await?;
+        let before = s(pending_before.to_string());
+        let pending = self
+            .across_shards(n, true, |h| Query {
+                forward: true,
+                ..Query::newest(
+                    BY_STATUS_SHARD,
+                    "status_shard = :p AND id < :before",
+                    vec![(":p", s(format!("{}#{h}", Status::Pending))), (":before", before.clone())],
+                )
+            })
+            .await?;
+        records.extend(pending);
         Ok(records)
     }
 }
 
-/// One Query on an index; `#status` always names the status attribute.
+/// Expression values of [`status_keys`].
+fn status_values(status: Status, id: FileId) -> HashMap<String, AttributeValue> {
+    status_keys(status, id).into_iter().map(|(_, placeholder, v)| (placeholder.to_owned(), v)).collect()
+}
+
+/// One Query on an index.
+#[derive(Clone)]
 struct Query {
     index: &'static str,
-    key: String,
-    values: [Option<(&'static str, AttributeValue)>; 2],
+    key: &'static str,
+    values: Vec<(&'static str, AttributeValue)>,
+    names: Vec<(&'static str, &'static str)>,
     filter: Option<&'static str>,
     forward: bool,
+}
+
+impl Query {
+    /// Newest first, `#owner` and `#status` named (both are reserved words).
+    fn newest(index: &'static str, key: &'static str, values: Vec<(&'static str, AttributeValue)>) -> Self {
+        Self { index, key, values, names: Vec::new(), filter: None, forward: false }
+    }
 }
 
 impl DynamoCatalog {
     /// Up to `n` items. A page can stop early at DynamoDB's 1 MB limit or after filtering:
     /// keep going until n items or the end.
     async fn query(&self, q: Query, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        let mut items = Vec::with_capacity(n);
-        let mut start = None;
-        loop {
-            let mut req = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(q.index)
-                .key_condition_expression(&q.key)
-                .set_filter_expression(q.filter.map(Into::into))
-                .scan_index_forward(q.forward)
-                .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take());
-            if q.key.contains("#status") {
-                req = req.expression_attribute_names("#status", "status");
+        query(&self.client, &self.table, q, n).await
+    }
+
+    /// The same query on every shard at once, merged in id order: `n` items in all.
+    async fn across_shards(
+        &self,
+        n: usize,
+        oldest_first: bool,
+        query_of: impl Fn(char) -> Query,
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        let mut running = tokio::task::JoinSet::new();
+        for h in SHARDS {
+            let (client, table, q) = (self.client.clone(), self.table.clone(), query_of(h));
+            running.spawn(async move { query(&client, &table, q, n).await });
+        }
+        let mut all = Vec::with_capacity(n * SHARDS.len());
+        while let Some(shard) = running.join_next().await {
+            all.extend(shard??);
+        }
+        all.sort_unstable_by_key(|r| r.id);
+        if !oldest_first {
+            all.reverse();
+        }
+        all.truncate(n);
+        Ok(all)
+    }
+}
+
+async fn query(client: &aws_sdk_dynamodb::Client, table: &str, q: Query, n: usize) -> anyhow::Result<Vec<FileRecord>> {
+    let mut items = Vec::with_capacity(n);
+    let mut start = None;
+    loop {
+        let mut req = client
+            .query()
+            .table_name(table)
+            .index_name(q.index)
+            .key_condition_expression(q.key)
+            .set_filter_expression(q.filter.map(Into::into))
+            .scan_index_forward(q.forward)
+            .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start.take());
+        for (placeholder, name) in [("#status", "status"), ("#owner", "owner")] {
+            if q.key.contains(placeholder) {
+                req = req.expression_attribute_names(placeholder, name);
             }
-            for (name, value) in q.values.iter().flatten() {
-                req = req.expression_attribute_values(*name, value.clone());
-            }
-            let out = req.send().await.context("DynamoDB Query")?;
-            for item in out.items() {
-                items.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if items.len() < n => start = Some(k),
-                _ => return Ok(items),
-            }
+        }
+        for (placeholder, name) in &q.names {
+            req = req.expression_attribute_names(*placeholder, *name);
+        }
+        for (name, value) in &q.values {
+            req = req.expression_attribute_values(*name, value.clone());
+        }
+        let out = req.send().await.context("DynamoDB Query")?;
+        for item in out.items() {
+            items.push(from_item(item)?);
+        }
+        match out.last_evaluated_key {
+            Some(k) if items.len() < n => start = Some(k),
+            _ => return Ok(items),
         }
     }
 }

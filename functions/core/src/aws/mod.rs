@@ -42,7 +42,8 @@ pub async fn adapters(config: &Config) -> (DynamoCatalog, S3Store) {
 pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
     let config = Config::from_env()?;
     let (catalog, store) = adapters(&config).await;
-    Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config) })
+    let auth = crate::identity::api_gateway(&config);
+    Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config), auth })
 }
 
 /// The processor on AWS: budget from the function's memory, the sweeper when the queue is known.

@@ -1,0 +1,139 @@
+//! Identity and ownership through the Lambda routers: the caller comes from API Gateway's
+//! JWT-authorizer claims; each user sees only their own files; admins may see everyone's.
+
+mod common;
+
+use common::{ADMIN, ALICE, BOB, MemoryApp, User, error_code};
+use picasso::catalog::{Catalog, Scope};
+use picasso::domain::{FileId, Owner};
+use picasso::processor::{Delivery, ObjectRef};
+use serde_json::{Value, json};
+
+async fn upload_as(app: &MemoryApp, user: &User, name: &str, ctype: &str, body: &[u8]) -> String {
+    let req = json!({"filename": name, "content_type": ctype, "size": body.len()});
+    let (s, f) = app.call_as(Some(user), "POST", "/upload", Some(req)).await;
+    assert_eq!(s, 201, "{f}");
+    let id = f["id"].as_str().unwrap().to_owned();
+    app.store.put_bytes(&format!("uploads/{id}"), body.to_vec());
+    id
+}
+
+async fn process(app: &MemoryApp, id: &str) {
+    let obj = ObjectRef { bucket: "picasso-uploads".into(), key: format!("uploads/{id}") };
+    app.processor().handle_object(&obj, Delivery::default()).await.unwrap();
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["items"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn two_users_never_see_each_others_files() {
+    let app = MemoryApp::new();
+    let a1 = upload_as(&app, &ALICE, "a1.png", "image/png", &common::png(300, 200)).await;
+    let b1 = upload_as(&app, &BOB, "b1.txt", "text/plain", b"bob's").await;
+    let a2 = upload_as(&app, &ALICE, "a2.txt", "text/plain", b"alice's").await;
+    process(&app, &a1).await;
+    process(&app, &b1).await;
+
+    let (_, mine) = app.call_as(Some(&ALICE), "GET", "/files", None).await;
+    assert_eq!(ids(&mine), [a2.as_str(), a1.as_str()]);
+    let (_, his) = app.call_as(Some(&BOB), "GET", "/files", None).await;
+    assert_eq!(ids(&his), [b1.as_str()]);
+    // The status filter is per user too.
+    let (_, processed) = app.call_as(Some(&BOB), "GET", "/files?status=processed", None).await;
+    assert_eq!(ids(&processed), [b1.as_str()]);
+    // Another's file — and so its thumbnail and download links — is not found, not forbidden.
+    let (s, b) = app.call_as(Some(&BOB), "GET", &format!("/files/{a1}"), None).await;
+    assert_eq!((s.as_u16(), error_code(&b)), (404, "not_found"));
+    assert!(b.get("thumbnail_url").is_none() && b.get("download_url").is_none());
+    let (s, own) = app.call_as(Some(&ALICE), "GET", &format!("/files/{a1}"), None).await;
+    assert_eq!(s, 200);
+    assert!(own["thumbnail_url"].is_string() && own["download_url"].is_string(), "{own}");
+    assert_eq!(own["owner"], ALICE.sub);
+    // The record keeps whose it is.
+    let r = app.catalog.get(FileId::parse(&a1).unwrap()).await.unwrap().unwrap();
+    assert_eq!(r.owner, Some(ALICE.owner()));
+}
+
+#[tokio::test]
+async fn a_cursor_works_only_for_the_listing_it_came_from() {
+    let app = MemoryApp::new();
+    for i in 0..3 {
+        upload_as(&app, &ALICE, &format!("{i}.txt"), "text/plain", b"x").await;
+    }
+    let (_, page) = app.call_as(Some(&ALICE), "GET", "/files?limit=2", None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (s, next) = app.call_as(Some(&ALICE), "GET", &format!("/files?limit=2&cursor={cursor}"), None).await;
+    assert_eq!((s.as_u16(), ids(&next).len()), (200, 1));
+    for (user, query) in [(&BOB, ""), (&ADMIN, "&scope=all"), (&ALICE, "&status=pending")] {
+        let (s, b) = app.call_as(Some(user), "GET", &format!("/files?limit=2&cursor={cursor}{query}"), None).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_cursor"), "{} {query}", user.sub);
+    }
+}
+
+#[tokio::test]
+async fn admins_list_everyones_files_and_no_one_else_may() {
+    let app = MemoryApp::new();
+    let a = upload_as(&app, &ALICE, "a.txt", "text/plain", b"a").await;
+    let b = upload_as(&app, &BOB, "b.txt", "text/plain", b"b").await;
+    // A record from before files had owners: only an admin reaches it.
+    let mut legacy = picasso::domain::FileRecord::pending(
+        ALICE.owner(),
+        picasso::domain::FileName::parse("old.txt").unwrap(),
+        picasso::domain::ContentType::from_stored("text/plain".into()),
+        picasso::domain::FileSize::from_stored(1),
+    );
+    legacy.owner = None;
+    app.catalog.insert(&legacy, picasso::domain::now()).await.unwrap();
+    let old = legacy.id.to_string();
+
+    let (s, all) = app.call_as(Some(&ADMIN), "GET", "/files?scope=all&limit=2", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(ids(&all), [old.as_str(), b.as_str()]);
+    let cursor = all["next_cursor"].as_str().unwrap();
+    let (_, rest) = app.call_as(Some(&ADMIN), "GET", &format!("/files?scope=all&limit=2&cursor={cursor}"), None).await;
+    assert_eq!(ids(&rest), [a.as_str()]);
+    let (_, own) = app.call_as(Some(&ADMIN), "GET", "/files", None).await;
+    assert!(ids(&own).is_empty(), "without scope=all an admin lists their own");
+    for id in [&a, &old] {
+        let (s, _) = app.call_as(Some(&ADMIN), "GET", &format!("/files/{id}"), None).await;
+        assert_eq!(s, 200);
+    }
+    let (s, _) = app.call_as(Some(&ALICE), "GET", &format!("/files/{old}"), None).await;
+    assert_eq!(s, 404, "an ownerless record is nobody's but an admin's");
+
+    let (s, body) = app.call_as(Some(&ALICE), "GET", "/files?scope=all", None).await;
+    assert_eq!((s.as_u16(), error_code(&body)), (403, "forbidden"));
+    let (s, body) = app.call_as(Some(&ALICE), "GET", "/files?scope=everything", None).await;
+    assert_eq!((s.as_u16(), error_code(&body)), (400, "invalid_scope"));
+    // The admin group is configurable.
+    let other = MemoryApp::with_config(common::test_config_with(&[("ADMIN_GROUP", "ops")]));
+    let (s, _) = other.call_as(Some(&ADMIN), "GET", "/files?scope=all", None).await;
+    assert_eq!(s, 403, "in the admins group, but the deployment's admin group is ops");
+}
+
+#[tokio::test]
+async fn without_verified_claims_every_route_is_401_and_nothing_is_written() {
+    let app = MemoryApp::new();
+    let upload = json!({"filename": "a.txt", "content_type": "text/plain", "size": 1});
+    for (method, uri, body) in [
+        ("POST", "/upload", Some(upload)),
+        ("GET", "/files", None),
+        ("GET", &format!("/files/{}", FileId::new()), None),
+        ("POST", "/upload", Some(json!({"not": "valid"}))),
+    ] {
+        let (s, b) = app.call_as(None, method, uri, body).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (401, "unauthorized"), "{method} {uri}");
+    }
+    assert!(app.catalog.newest(&Scope::All, None, None, 10).await.unwrap().is_empty());
+    // And the header that says how to authenticate.
+    let req = http::Request::builder().uri("/files").body(axum::body::Body::empty()).unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router(), req).await.unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    // A subject the authorizer passed but no one could own (empty) is refused the same way.
+    let nobody = User { sub: "", groups: &[] };
+    let (s, _) = app.call_as(Some(&nobody), "GET", "/files", None).await;
+    assert_eq!(s, 401);
+    assert!(Owner::parse("").is_none());
+}

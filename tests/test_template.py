@@ -1,0 +1,363 @@
+"""template.yaml's rules that `sam validate --lint` cannot know: every route behind the JWT
+authorizer, Cognito or an external issuer wired as the parameters say, least-privilege index
+queries, the catalog's indexes, and the numbers that must agree between resources.
+
+    .venv/bin/python -m pytest -q tests/test_template.py
+    PICASSO_TEMPLATE=/tmp/broken.yaml .venv/bin/python -m pytest -q tests/test_template.py
+
+Reads the template with cfn-lint's loader (installed with the SAM CLI), which turns the short
+tags (!Ref, !Sub, !If…) into their long form. No AWS, no emulator: runs in about a second.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = Path(os.environ.get("PICASSO_TEMPLATE", ROOT / "template.yaml"))
+
+COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
+# Routes the API must serve (more may be added; every one of them is checked below).
+REQUIRED_ROUTES = {("POST", "/upload"), ("GET", "/files"), ("GET", "/files/{id}")}
+INDEX_KEYS = {
+    "by_owner": ("owner", "id"),
+    "by_owner_status": ("owner", "status_id"),
+    "by_shard": ("shard", "id"),
+    "by_status_shard": ("status_shard", "id"),
+}
+# Which indexes each function may Query (nothing else, and never the table or index/*).
+QUERY_GRANTS = {
+    "UploadFunction": set(),
+    "ListFunction": set(INDEX_KEYS),
+    "ProcessorFunction": {"by_status_shard"},
+}
+# Parameter values that select each identity set-up.
+COGNITO = {}
+COGNITO_WITH_DOMAIN = {"CognitoDomainPrefix": "picasso-test"}
+EXTERNAL = {"JwtIssuer": "https://issuer.example.com/", "JwtAudience": "picasso-api"}
+EXTERNAL_WITH_DOMAIN = {**EXTERNAL, "CognitoDomainPrefix": "picasso-test"}
+SCENARIOS = [COGNITO, COGNITO_WITH_DOMAIN, EXTERNAL, EXTERNAL_WITH_DOMAIN]
+
+
+@pytest.fixture(scope="module")
+def tpl() -> dict:
+    template, matches = decode_str(TEMPLATE_PATH.read_text())
+    assert not matches, f"{TEMPLATE_PATH} does not parse: {matches}"
+    return template
+
+
+# --------------------------------------------------------------------------- helpers
+
+def resources(tpl: dict, kind: str) -> dict[str, dict]:
+    return {name: res for name, res in tpl["Resources"].items() if res["Type"] == kind}
+
+
+def functions(tpl: dict) -> dict[str, dict]:
+    return resources(tpl, "AWS::Serverless::Function")
+
+
+def param(tpl: dict, name: str, params: dict):
+    spec = tpl["Parameters"][name]
+    value = str(params.get(name, spec.get("Default", "")))
+    if spec["Type"] == "CommaDelimitedList":
+        return [v.strip() for v in value.split(",")]
+    return value
+
+
+def condition(tpl: dict, name: str, params: dict) -> bool:
+    return evaluate(tpl, tpl["Conditions"][name], params)
+
+
+def evaluate(tpl: dict, node, params: dict):
+    """A condition function or a value inside one, for the given parameter values."""
+    if isinstance(node, dict) and len(node) == 1:
+        (key, arg), = node.items()
+        if key == "Ref":
+            return param(tpl, arg, params)
+        if key == "Condition":
+            return condition(tpl, arg, params)
+        if key == "Fn::Equals":
+            return str(evaluate(tpl, arg[0], params)) == str(evaluate(tpl, arg[1], params))
+        if key == "Fn::Not":
+            return not evaluate(tpl, arg[0], params)
+        if key == "Fn::And":
+            return all(evaluate(tpl, a, params) for a in arg)
+        if key == "Fn::Or":
+            return any(evaluate(tpl, a, params) for a in arg)
+        if key == "Fn::Contains":  # in Rules
+            return evaluate(tpl, arg[1], params) in evaluate(tpl, arg[0], params)
+    if isinstance(node, (str, int, float, bool)):
+        return node
+    raise ValueError(f"unexpected in a condition: {node!r}")
+
+
+def pick(tpl: dict, node, params: dict):
+    """The fragment with every Fn::If resolved for the given parameter values."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::If" in node:
+            cond, yes, no = node["Fn::If"]
+            return pick(tpl, yes if condition(tpl, cond, params) else no, params)
+        return {k: pick(tpl, v, params) for k, v in node.items()}
+    if isinstance(node, list):
+        return [pick(tpl, v, params) for v in node]
+    return node
+
+
+def active(tpl: dict, section: dict, params: dict) -> dict:
+    return {name: item for name, item in section.items()
+            if "Condition" not in item or condition(tpl, item["Condition"], params)}
+
+
+def references(node) -> set[str]:
+    """Logical ids and parameters named by Ref, Fn::GetAtt and Fn::Sub in a fragment."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                names = {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(value, list):
+                    names -= set(value[1])
+                    found |= references(value[1])
+                found |= names
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def actions(statement: dict) -> list[str]:
+    a = statement.get("Action", [])
+    return [a] if isinstance(a, str) else list(a)
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def env(tpl: dict, fn: dict) -> dict:
+    merged = dict(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    merged.update(fn["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def http_api_routes(tpl: dict) -> list[tuple[str, str, str, dict]]:
+    """(function, method, path, event properties) of every HttpApi event."""
+    return [(name, ev["Properties"].get("Method", "ANY").upper(), ev["Properties"].get("Path"), ev["Properties"])
+            for name, fn in functions(tpl).items()
+            for ev in fn["Properties"].get("Events", {}).values() if ev["Type"] == "HttpApi"]
+
+
+def jwt_authorizer(api: dict) -> tuple[str, dict]:
+    auth = api["Properties"].get("Auth", {})
+    name = auth.get("DefaultAuthorizer")
+    assert name, "the HTTP API has no DefaultAuthorizer"
+    authorizer = auth.get("Authorizers", {}).get(name)
+    assert authorizer is not None, f"DefaultAuthorizer {name} is not among the API's Authorizers"
+    return name, authorizer
+
+
+def cognito_resources(tpl: dict) -> dict[str, dict]:
+    return {name: res for name, res in tpl["Resources"].items() if res["Type"].startswith("AWS::Cognito::")}
+
+
+# --------------------------------------------------------------------------- every route authorized
+
+def test_every_route_is_behind_the_jwt_authorizer(tpl):
+    routes = http_api_routes(tpl)
+    assert REQUIRED_ROUTES <= {(m, p) for _, m, p, _ in routes}, "a route of the API is missing"
+    apis = resources(tpl, "AWS::Serverless::HttpApi")
+    for fn, method, path, props in routes:
+        where = f"{fn}: {method} {path}"
+        # Without ApiId the route lands on SAM's implicit API, which has no authorizer here.
+        api_id = props.get("ApiId")
+        assert isinstance(api_id, dict) and api_id.get("Ref") in apis, f"{where} is not on a declared HttpApi"
+        name, authorizer = jwt_authorizer(apis[api_id["Ref"]])
+        assert "JwtConfiguration" in authorizer, f"{where}: authorizer {name} is not a JWT authorizer"
+        assert authorizer.get("IdentitySource") == "$request.header.Authorization", where
+        route_auth = props.get("Auth", {}).get("Authorizer", name)
+        assert route_auth == name, f"{where} opts out of the JWT authorizer ({route_auth})"
+    # No other way in: no REST API events, no function URL.
+    for fn_name, fn in functions(tpl).items():
+        kinds = {ev["Type"] for ev in fn["Properties"].get("Events", {}).values()}
+        assert "Api" not in kinds, f"{fn_name} has a REST API event, outside the JWT authorizer"
+        assert "FunctionUrlConfig" not in fn["Properties"], f"{fn_name} has a function URL"
+
+
+def test_authorizer_trusts_cognito_or_the_external_issuer(tpl):
+    (api,) = resources(tpl, "AWS::Serverless::HttpApi").values()
+    _, authorizer = jwt_authorizer(api)
+    jwt = authorizer["JwtConfiguration"]
+    # Both are an Fn::If on one condition: external issuer, else the stack's own pool and client.
+    assert set(jwt) == {"issuer", "audience"}
+    issuer_if, audience_if = jwt["issuer"].get("Fn::If"), jwt["audience"].get("Fn::If")
+    assert issuer_if and audience_if, "issuer and audience must depend on JwtIssuer (Fn::If)"
+    assert issuer_if[0] == audience_if[0]
+    assert issuer_if[1:] == [{"Ref": "JwtIssuer"}, {"Fn::Sub": COGNITO_ISSUER}]
+    assert audience_if[1:] == [{"Ref": "JwtAudience"}, [{"Ref": "UserPoolClient"}]]
+    for params, external in [(COGNITO, False), (COGNITO_WITH_DOMAIN, False), (EXTERNAL, True)]:
+        assert condition(tpl, issuer_if[0], params) is external, params
+
+
+def test_cognito_resources_exist_only_without_an_external_issuer(tpl):
+    kinds = {"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
+             "AWS::Cognito::UserPoolGroup", "AWS::Cognito::UserPoolDomain"}
+    found = {res["Type"]: name for name, res in cognito_resources(tpl).items()}
+    assert set(found) == kinds, f"Cognito resources: {sorted(found)}"
+
+    def created(params):
+        return {res["Type"] for res in active(tpl, cognito_resources(tpl), params).values()}
+
+    assert created(COGNITO) == kinds - {"AWS::Cognito::UserPoolDomain"}
+    assert created(COGNITO_WITH_DOMAIN) == kinds
+    assert created(EXTERNAL) == set()
+    assert created(EXTERNAL_WITH_DOMAIN) == set()
+    group = tpl["Resources"][found["AWS::Cognito::UserPoolGroup"]]["Properties"]
+    assert group["GroupName"] == {"Ref": "AdminGroup"}
+    assert group["UserPoolId"] == {"Ref": found["AWS::Cognito::UserPool"]}
+    domain = tpl["Resources"][found["AWS::Cognito::UserPoolDomain"]]["Properties"]
+    assert domain["Domain"] == {"Ref": "CognitoDomainPrefix"}
+
+
+def test_every_reference_exists_in_every_identity_setup(tpl):
+    """No active resource or output names one its condition left out (a failed deploy)."""
+    for params in SCENARIOS:
+        present = set(active(tpl, tpl["Resources"], params)) | set(tpl["Parameters"])
+        for section in ("Resources", "Outputs"):
+            for name, item in active(tpl, tpl.get(section, {}), params).items():
+                missing = {r for r in references(pick(tpl, item, params))
+                           if not r.startswith("AWS::") and r not in present}
+                assert not missing, f"{section}.{name} refers to {sorted(missing)} with {params}"
+        outputs = set(active(tpl, tpl["Outputs"], params))
+        cognito = not params.get("JwtIssuer")
+        assert "JwtIssuerUrl" in outputs
+        assert {"UserPoolId", "UserPoolClientId"} <= outputs if cognito else not outputs & {"UserPoolId", "UserPoolClientId"}
+        assert ("HostedUiDomain" in outputs) == (cognito and bool(params.get("CognitoDomainPrefix")))
+        issuer = pick(tpl, tpl["Outputs"]["JwtIssuerUrl"]["Value"], params)
+        assert issuer == ({"Fn::Sub": COGNITO_ISSUER} if cognito else {"Ref": "JwtIssuer"}), params
+
+
+def test_external_issuer_needs_an_audience(tpl):
+    """A Rule refuses JwtIssuer without JwtAudience before anything is created."""
+
+    def refused(params):
+        return any(evaluate(tpl, rule.get("RuleCondition", True), params)
+                   and not all(evaluate(tpl, a["Assert"], params) for a in rule["Assertions"])
+                   for rule in tpl.get("Rules", {}).values())
+
+    assert refused({"JwtIssuer": "https://issuer.example.com/"})
+    assert refused({"JwtIssuer": "https://issuer.example.com/", "JwtAudience": "a,,b"})
+    assert not refused(EXTERNAL)
+    assert not refused(COGNITO) and not refused(COGNITO_WITH_DOMAIN)
+
+
+def test_deployed_api_requires_the_authorizer_on_every_operation(tpl, monkeypatch):
+    """The same, on what SAM's transform makes of the template (the API's OpenAPI body)."""
+    from samtranslator.translator.transform import transform
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template, _ = decode_str(TEMPLATE_PATH.read_text())
+    for fn in functions(template).values():
+        fn["Properties"]["CodeUri"] = "s3://bucket/key"  # the transform wants built code
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    out = transform(template, {}, NoManagedPolicies())
+    (api,) = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    body = api["Properties"]["Body"]
+    schemes = body["components"]["securitySchemes"]
+    operations = [(m.upper(), path, op) for path, ops in body["paths"].items() for m, op in ops.items()
+                  if m.lower() != "options" and isinstance(op, dict)]
+    assert REQUIRED_ROUTES <= {(m, p) for m, p, _ in operations}
+    for method, path, op in operations:
+        (requirement,) = op.get("security", [{}])
+        (scheme,) = requirement or [None]
+        assert scheme and schemes[scheme]["x-amazon-apigateway-authorizer"]["type"] == "jwt", f"{method} {path}"
+
+
+def test_browser_client_is_public_with_code_flow(tpl):
+    (client,) = resources(tpl, "AWS::Cognito::UserPoolClient").values()
+    p = client["Properties"]
+    assert p.get("GenerateSecret") is False, "a browser cannot keep a client secret"
+    # Authorization code only (the page adds PKCE); never the implicit flow.
+    assert p["AllowedOAuthFlows"] == ["code"]
+    assert p["AllowedOAuthFlowsUserPoolClient"] is True
+    assert set(p["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
+    assert set(p["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"}
+    assert p["CallbackURLs"] == {"Ref": "CallbackUrls"} and p["LogoutURLs"] == {"Ref": "CallbackUrls"}
+    assert p.get("RefreshTokenValidity"), "refresh token validity is not set"
+    assert tpl["Parameters"]["CallbackUrls"]["Type"] == "CommaDelimitedList"
+    assert "localhost" in tpl["Parameters"]["CallbackUrls"]["Default"]
+
+
+def test_functions_know_the_admin_group_and_groups_claim(tpl):
+    for name, fn in functions(tpl).items():
+        variables = env(tpl, fn)
+        assert variables.get("ADMIN_GROUP") == {"Ref": "AdminGroup"}, name
+        assert variables.get("GROUPS_CLAIM") == {"Ref": "GroupsClaim"}, name
+    assert tpl["Parameters"]["AdminGroup"]["Default"] == "admins"
+    assert tpl["Parameters"]["GroupsClaim"]["Default"] == "cognito:groups"
+
+
+def test_cors_lets_browsers_send_the_token(tpl):
+    for name, api in resources(tpl, "AWS::Serverless::HttpApi").items():
+        headers = [h.lower() for h in api["Properties"]["CorsConfiguration"]["AllowHeaders"]]
+        assert "authorization" in headers, name
+
+
+# --------------------------------------------------------------------------- data and permissions
+
+def test_table_has_the_four_indexes(tpl):
+    (table,) = resources(tpl, "AWS::DynamoDB::Table").values()
+    p = table["Properties"]
+    gsis = {g["IndexName"]: g for g in p["GlobalSecondaryIndexes"]}
+    assert set(gsis) == set(INDEX_KEYS)
+    for name, (hash_key, range_key) in INDEX_KEYS.items():
+        keys = {k["KeyType"]: k["AttributeName"] for k in gsis[name]["KeySchema"]}
+        assert keys == {"HASH": hash_key, "RANGE": range_key}, name
+        assert gsis[name]["Projection"] == {"ProjectionType": "ALL"}, name
+    key_attrs = {"id"} | {a for pair in INDEX_KEYS.values() for a in pair}
+    attrs = {a["AttributeName"]: a["AttributeType"] for a in p["AttributeDefinitions"]}
+    assert attrs == dict.fromkeys(key_attrs, "S"), "AttributeDefinitions must be exactly the key attributes"
+    assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert p["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_each_function_queries_only_the_indexes_it_needs(tpl):
+    (table_name,) = resources(tpl, "AWS::DynamoDB::Table")
+    assert set(functions(tpl)) == set(QUERY_GRANTS)
+    for name, fn in functions(tpl).items():
+        granted = []
+        for policy in fn["Properties"].get("Policies", []):
+            # SAM policy templates and managed policies would grant Query on the table and every index.
+            assert isinstance(policy, dict) and "Statement" in policy, f"{name}: only inline statements, got {policy!r}"
+            for st in policy["Statement"]:
+                if st.get("Effect") == "Allow" and any(fnmatch.fnmatch("dynamodb:Query", a) for a in actions(st)):
+                    granted += as_list(st["Resource"])
+        expected = [{"Fn::Sub": f"${{{table_name}.Arn}}/index/{index}"} for index in QUERY_GRANTS[name]]
+        assert sorted(map(repr, granted)) == sorted(map(repr, expected)), f"{name} may Query {granted}"
+
+
+def test_processor_concurrency_and_receive_count_match_the_queue(tpl):
+    processor = tpl["Resources"]["ProcessorFunction"]
+    (sqs,) = [ev["Properties"] for ev in processor["Properties"]["Events"].values() if ev["Type"] == "SQS"]
+    assert sqs["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ProcessorMaxConcurrency"}
+    queue_arn = sqs["Queue"]["Fn::GetAtt"]
+    queue = tpl["Resources"][queue_arn[0] if isinstance(queue_arn, list) else queue_arn.split(".")[0]]
+    max_receive = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert int(env(tpl, processor)["MAX_RECEIVE_COUNT"]) == int(max_receive)
