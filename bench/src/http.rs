@@ -13,8 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+/// A client, optionally signed in: every request then carries its bearer token.
 #[derive(Clone)]
-pub struct Http(Client<HttpConnector, Full<Bytes>>);
+pub struct Http(Client<HttpConnector, Full<Bytes>>, Option<String>);
 
 pub struct Resp {
     pub status: StatusCode,
@@ -31,12 +32,21 @@ impl Http {
     pub fn new() -> Self {
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
-        Self(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn))
+        Self(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn), None)
+    }
+
+    /// The same client, sending `Authorization: Bearer token`.
+    pub fn signed_in(&self, token: &str) -> Self {
+        Self(self.0.clone(), Some(format!("Bearer {token}")))
     }
 
     /// Sends and reads the whole body; the connection goes back to the pool for reuse.
     pub async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Resp> {
         let mut req = Request::builder().method(method).uri(url);
+        // Only to the API: presigned URLs carry their own signature.
+        if let Some(auth) = self.1.as_ref().filter(|_| !url.contains("X-Amz-Signature")) {
+            req = req.header("authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -57,14 +57,26 @@ impl Stack {
         let api = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120))).await?;
         let api = api.context("no `API:` line in the stack's banner")?;
         let http = Http::new();
+        // Serving: an API route answers (401 without a token is an answer).
         loop {
-            if http.get(&format!("{api}/files?limit=1")).await.is_ok_and(|r| r.status.is_success()) {
+            if http.get(&format!("{api}/files?limit=1")).await.is_ok_and(|r| r.status == 401) {
                 break;
             }
             ensure!(t0.elapsed() < Duration::from_secs(120), "the stack never served GET /files");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(Self { child, api, ready_in: t0.elapsed() })
+    }
+
+    /// A client signed in as `sub` through the stack's dev issuer.
+    async fn client_as(&self, sub: &str, groups: &[&str]) -> anyhow::Result<Http> {
+        let http = Http::new();
+        let body = json!({"sub": sub, "groups": groups}).to_string();
+        let url = format!("{}/auth/dev-token", self.api);
+        let resp = http.send(Method::POST, &url, &[("content-type", "application/json")], body.into()).await?;
+        ensure!(resp.status == 201, "POST /auth/dev-token: {}", resp.status);
+        let token = resp.json()?["token"].as_str().context("no token")?.to_owned();
+        Ok(http.signed_in(&token))
     }
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
@@ -118,7 +130,8 @@ pub async fn ingest(env: &Env) -> anyhow::Result<()> {
         let data = fresh_dir(env, &format!("ingest-{clients}"))?;
         let stack = Stack::start(env, &data).await?;
         let rss_start = stack.rss_kib()?;
-        let r = run_clients(&stack.api, clients, FILES_PER_RUN).await?;
+        let http = stack.client_as("bench", &[]).await?;
+        let r = run_clients(&http, &stack.api, clients, FILES_PER_RUN).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss_after = stack.rss_kib()?;
         worst_rss = worst_rss.max(rss_start).max(rss_after);
@@ -152,8 +165,7 @@ struct IngestRun {
     done: Vec<Duration>,
 }
 
-async fn run_clients(api: &str, clients: usize, total: usize) -> anyhow::Result<IngestRun> {
-    let http = Http::new();
+async fn run_clients(http: &Http, api: &str, clients: usize, total: usize) -> anyhow::Result<IngestRun> {
     let body = Bytes::from(bytes_10k());
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
@@ -190,7 +202,7 @@ async fn run_clients(api: &str, clients: usize, total: usize) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = t0.elapsed();
-    let finished = all_records(&http, api).await?;
+    let finished = all_records(http, api).await?;
     let mut done = Vec::with_capacity(total);
     let mut failed = 0;
     for s in &sent {
@@ -265,18 +277,32 @@ async fn all_records(http: &Http, api: &str) -> anyhow::Result<HashMap<String, V
 }
 
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+/// Files of the user whose listing is measured: the same at every catalog size.
+const OWN: usize = 1_000;
+/// Owners besides them: at 1M records, 1,000 owners of about 1,000 files each.
+const OTHERS: usize = 999;
+
+/// The measured user owns the first OWN records (older than the rest: their pages are the
+/// same at every size); the others own the rest in turn.
+fn owner_of(i: usize) -> String {
+    if i < OWN { "owner-0000".to_owned() } else { format!("owner-{:04}", 1 + i % OTHERS) }
+}
 const REQUESTS: usize = 500;
 const DEEP_PAGE: usize = 200;
 
 pub async fn listing(env: &Env) -> anyhow::Result<()> {
     let mut table = Table::new(
-        &format!("B5. Listing vs catalog size ({REQUESTS} sequential requests each, limit=50)"),
+        &format!(
+            "B5. One user's listing vs catalog size ({REQUESTS} sequential requests each, limit=50; \
+             the user has {OWN} files, the other {OTHERS} owners share the rest)"
+        ),
         &[
             "records",
             "first page p50 / p99",
             "status=processed p50 / p99",
             "page N via cursor (N)",
             "status=processed page N",
+            "admin scope=all p50 / p99",
             "old service, all rows (reference)",
         ],
     );
@@ -287,8 +313,10 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
         seed(&data, n)?;
         eprintln!("seeded {n} records in {}", ms(t.elapsed()));
         let stack = Stack::start(env, &data).await?;
-        let http = Http::new();
+        let http = stack.client_as(&owner_of(0), &[]).await?;
+        let admin = stack.client_as("bench-admin", &["admins"]).await?;
         let first = timed(&http, &format!("{}/files?limit=50", stack.api), REQUESTS).await?;
+        let all = timed(&admin, &format!("{}/files?limit=50&scope=all", stack.api), REQUESTS).await?;
         let processed = timed(&http, &format!("{}/files?limit=50&status=processed", stack.api), REQUESTS).await?;
         let (deep_n, deep) = deep_page(&http, &stack.api, None).await?;
         let (deep_pn, deep_p) = deep_page(&http, &stack.api, Some("processed")).await?;
@@ -304,6 +332,7 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
             format!("{} / {}", ms(pct(&processed, 50.0)), ms(pct(&processed, 99.0))),
             format!("{} ({deep_n})", ms(deep)),
             format!("{} ({deep_pn})", ms(deep_p)),
+            format!("{} / {}", ms(pct(&all, 50.0)), ms(pct(&all, 99.0))),
             reference.into(),
         ]);
     }
@@ -337,7 +366,7 @@ fn seeded(i: usize) -> anyhow::Result<FileRecord> {
     let (name, ct) =
         if image { (format!("photo-{i}.jpg"), "image/jpeg") } else { (format!("notes-{i}.txt"), "text/plain") };
     let mut r = FileRecord::pending(
-        picasso::domain::Owner::parse("alice").unwrap(),
+        picasso::domain::Owner::parse(&owner_of(i)).context("owner")?,
         FileName::parse(&name).map_err(|e| anyhow::anyhow!("{e:?}"))?,
         ContentType::from_stored(ct.into()),
         FileSize::from_stored(10_240 + (i % 4096) as u64),
