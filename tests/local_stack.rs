@@ -253,6 +253,10 @@ async fn refused_puts_store_nothing_and_process_nothing() {
     assert_eq!(put(&http, &file, url, b"hello!".to_vec(), None).await, 403, "longer than signed");
     assert_eq!(put(&http, &file, url, b"hell".to_vec(), None).await, 403, "shorter than signed");
     assert_eq!(put(&http, &file, url, b"hello".to_vec(), Some("image/png")).await, 403, "other content type");
+    // Without the signed If-None-Match the signature does not match either.
+    let mut no_guard = file.clone();
+    no_guard["upload"]["headers"].as_object_mut().unwrap().remove("if-none-match");
+    assert_eq!(put(&http, &no_guard, url, b"hello".to_vec(), None).await, 403, "write-once header left out");
     let other = url.replace(id, &picasso::domain::FileId::new().to_string());
     assert_eq!(put(&http, &file, &other, b"hello".to_vec(), None).await, 403, "other key");
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -261,6 +265,27 @@ async fn refused_puts_store_nothing_and_process_nothing() {
     assert_eq!(get_file(&alice, id).await["status"], "pending");
     let stored: Vec<_> = std::fs::read_dir(data.join("objects/picasso-uploads")).unwrap().collect();
     assert!(stored.iter().all(|e| !e.as_ref().unwrap().path().is_file()), "no object written");
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test]
+async fn an_upload_url_writes_once_and_the_processed_bytes_stay() {
+    let data = temp_dir("write-once");
+    let stack = Stack::start(&data, &[], &[]);
+    let http = client();
+    let alice = stack.sign_in(&http, "alice").await;
+    let file = request_upload(&alice, "once.txt", "text/plain", 5).await;
+    assert_eq!(file["upload"]["headers"]["if-none-match"], "*", "{file}");
+    let (url, id) = (file["upload"]["url"].as_str().unwrap(), file["id"].as_str().unwrap());
+    assert_eq!(put(&http, &file, url, b"hello".to_vec(), None).await, 200);
+    let done = until_final(&alice, id).await;
+    assert_eq!(done["status"], "processed");
+    // The same URL, still valid, with other bytes of the same length: refused.
+    assert_eq!(put(&http, &file, url, b"HELLO".to_vec(), None).await, 412);
+    let key = format!("objects/picasso-uploads/uploads/{id}");
+    assert_eq!(std::fs::read(data.join(key)).unwrap(), b"hello", "the processed bytes are the stored bytes");
+    assert_eq!(get_file(&alice, id).await["sha256"], done["sha256"]);
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }

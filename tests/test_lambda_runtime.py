@@ -95,7 +95,7 @@ def test_event_files_through_each_function():
         ok = invoke("upload-valid.json")
         assert ok["statusCode"] == 201, ok
         assert body(ok)["status"] == "pending"
-        assert set(body(ok)["upload"]["headers"]) == {"content-type"}
+        assert body(ok)["upload"]["headers"] == {"content-type": "image/png", "if-none-match": "*"}, body(ok)
         bad = invoke("upload-invalid.json")
         assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
         big = invoke("upload-too-large.json")

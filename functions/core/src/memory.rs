@@ -165,7 +165,7 @@ impl ObjectStore for MemoryStore {
     ) -> anyhow::Result<PresignedPut> {
         Ok(PresignedPut {
             url: format!("memory://bucket/{key}?size={size}&ttl={}", ttl.as_secs()),
-            headers: vec![("content-type".into(), content_type.into())],
+            headers: vec![("content-type".into(), content_type.into()), ("if-none-match".into(), "*".into())],
         })
     }
 

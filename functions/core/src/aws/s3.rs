@@ -36,17 +36,20 @@ impl ObjectStore for S3Store {
             .key(key.to_string())
             .content_type(content_type)
             .content_length(i64::try_from(size)?)
+            // Write-once: S3 refuses (412) a second PUT to the key while the URL lives, so the
+            // bytes that were processed are the bytes that stay.
+            .if_none_match("*")
             .presigned(PresigningConfig::expires_in(ttl)?)
             .await
             .context("presigning PUT")?;
-        // The client must send the signed headers it can set: Content-Type and any x-amz-*.
+        // The client must send the signed headers it can set: Content-Type, If-None-Match and any x-amz-*.
         // Content-Length and Host are signed too, but browsers set those themselves; the
         // SDK also adds headers (a trace id in Lambda) that are neither signed nor needed.
         let headers = req
             .headers()
             .filter(|(k, _)| {
                 let k = k.to_ascii_lowercase();
-                k == "content-type" || k.starts_with("x-amz-")
+                k == "content-type" || k == "if-none-match" || k.starts_with("x-amz-")
             })
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
             .collect();
