@@ -196,14 +196,9 @@ impl Inspector {
 async fn feed(mut body: ObjectReader, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
     use tokio::io::AsyncReadExt;
     loop {
-        let mut chunk = vec![0u8; CHUNK];
-        let item = match body.read(&mut chunk).await {
-            Ok(n) => {
-                chunk.truncate(n);
-                Ok(chunk)
-            }
-            Err(e) => Err(e),
-        };
+        // Filled without zeroing first: streams often return a few KiB per read.
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let item = body.read_buf(&mut chunk).await.map(|_| chunk);
         let last = !matches!(&item, Ok(c) if !c.is_empty());
         if tx.send(item).await.is_err() || last {
             return;
