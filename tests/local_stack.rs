@@ -27,6 +27,7 @@ async fn upload_put_and_see_it_processed() {
     let resp = http
         .put(url)
         .header("content-type", "text/plain")
+        .header("if-none-match", "*")
         .header("origin", &stack.api)
         .body(bytes)
         .send()
@@ -201,7 +202,8 @@ async fn stalled_clients_are_disconnected() {
     let alice = stack.sign_in(&client(), "alice").await;
     let file = request_upload(&alice, "stalled.txt", "text/plain", 100).await;
     let url = reqwest::Url::parse(file["upload"]["url"].as_str().unwrap()).unwrap();
-    let put = format!("PUT {}?{} HTTP/1.1\r\ncontent-type: text/plain", url.path(), url.query().unwrap());
+    let put =
+        format!("PUT {}?{} HTTP/1.1\r\ncontent-type: text/plain\r\nif-none-match: *", url.path(), url.query().unwrap());
     let post = format!("POST /upload HTTP/1.1\r\nauthorization: Bearer {}", alice.token);
     for (base, request) in [(&stack.api, post), (&stack.s3, put)] {
         let addr = base.trim_start_matches("http://");
