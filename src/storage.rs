@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use picasso::domain::{ObjectKey, rfc3339};
+use picasso::domain::ObjectKey;
+use picasso::processor::ObjectRef;
 
 /// An object that has just been written.
 #[derive(Debug, Clone)]
@@ -32,24 +33,20 @@ pub struct Created {
 impl Created {
     /// The notification AWS sends for it, field for field; keys are URL-encoded as S3 does.
     pub fn to_event(&self) -> Value {
-        let key = urlencoding::encode(&self.key).replace("%2F", "/").replace("%20", "+");
-        let now = picasso::domain::now();
-        json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": rfc3339(&now),
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "picasso-local"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "0", "x-amz-id-2": "0"},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "uploads",
-                "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "picasso-local"}, "arn": format!("arn:aws:s3:::{}", self.bucket)},
-                "object": {"key": key, "size": self.size, "eTag": self.etag, "sequencer": format!("{:016X}", now.timestamp_micros())}
-            }
-        }]})
+        let mut event = ObjectRef { bucket: self.bucket.clone(), key: self.key.clone() }.notification();
+        // What only a real PUT knows, and the fields S3 adds around it.
+        let record = &mut event["Records"][0];
+        record["awsRegion"] = json!("us-east-1");
+        record["userIdentity"] = json!({"principalId": "picasso-local"});
+        record["requestParameters"] = json!({"sourceIPAddress": "127.0.0.1"});
+        record["responseElements"] = json!({"x-amz-request-id": "0", "x-amz-id-2": "0"});
+        record["s3"]["configurationId"] = json!("uploads");
+        record["s3"]["bucket"]["ownerIdentity"] = json!({"principalId": "picasso-local"});
+        let object = &mut record["s3"]["object"];
+        object["size"] = json!(self.size);
+        object["eTag"] = json!(self.etag);
+        object["sequencer"] = json!(format!("{:016X}", picasso::domain::now().timestamp_micros()));
+        event
     }
 }
 

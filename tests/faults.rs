@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{MemoryApp, png};
+use common::{FaultyReads, MemoryApp, png};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, Status, now};
 use picasso::inspect::{ImageKind, Job, Picture};
@@ -61,38 +61,12 @@ async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
     assert_eq!(app.catalog.get(next).await.unwrap().unwrap().status, Status::Processed);
 }
 
-/// A store whose reads never make progress, as a stalled connection.
-struct Stalled(Arc<picasso::memory::MemoryStore>);
-
-#[async_trait::async_trait]
-impl ObjectStore for Stalled {
-    async fn presign_put(
-        &self,
-        k: picasso::domain::ObjectKey,
-        c: &str,
-        s: u64,
-        t: Duration,
-    ) -> anyhow::Result<picasso::store::PresignedPut> {
-        self.0.presign_put(k, c, s, t).await
-    }
-    async fn presign_get(&self, k: &str, t: Duration, d: Option<&str>) -> anyhow::Result<String> {
-        self.0.presign_get(k, t, d).await
-    }
-    async fn head(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::StoredObject>> {
-        self.0.head(k).await
-    }
-    async fn open(&self, _: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::ObjectReader>> {
-        let (reader, writer) = tokio::io::duplex(64);
-        // Kept open and silent for as long as the test runs.
-        std::mem::forget(writer);
-        Ok(Some(Box::pin(reader)))
-    }
-    async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
-        self.0.put(k, b, c).await
-    }
-    async fn delete(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<()> {
-        self.0.delete(k).await
-    }
+/// Reads that never make progress, as a stalled connection.
+fn stalled(_: &picasso::memory::MemoryStore, _: picasso::domain::ObjectKey) -> picasso::store::ObjectReader {
+    let (reader, writer) = tokio::io::duplex(64);
+    // Kept open and silent for as long as the test runs.
+    std::mem::forget(writer);
+    Box::pin(reader)
 }
 
 #[tokio::test]
@@ -100,7 +74,7 @@ async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "slow.txt", "text/plain", b"slow").await;
     let mut p = app.processor();
-    p.store = Arc::new(Stalled(app.store.clone()));
+    p.store = Arc::new(FaultyReads(app.store.clone(), stalled));
     let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
     let out = p.handle_event_by(sqs_message(id, 1), Some(deadline)).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m"}]}), "back to the queue");
@@ -118,7 +92,7 @@ async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq(
     let app = MemoryApp::new();
     let id = uploaded(&app, "stuck.txt", "text/plain", b"stuck").await;
     let mut p = app.processor();
-    p.store = Arc::new(Stalled(app.store.clone()));
+    p.store = Arc::new(FaultyReads(app.store.clone(), stalled));
     for receive_count in 1..5 {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
         let out = p.handle_event_by(sqs_message(id, receive_count), Some(deadline)).await.unwrap();

@@ -188,36 +188,10 @@ async fn a_crash_mid_file_ends_processed_after_redelivery() {
     assert_eq!(app.catalog.get(id).await.unwrap().unwrap(), r);
 }
 
-/// An object store whose reads break halfway, as a dropped connection does.
-struct BrokenReads(std::sync::Arc<picasso::memory::MemoryStore>);
-
-#[async_trait::async_trait]
-impl picasso::store::ObjectStore for BrokenReads {
-    async fn presign_put(
-        &self,
-        k: picasso::domain::ObjectKey,
-        c: &str,
-        s: u64,
-        t: Duration,
-    ) -> anyhow::Result<picasso::store::PresignedPut> {
-        self.0.presign_put(k, c, s, t).await
-    }
-    async fn presign_get(&self, k: &str, t: Duration, d: Option<&str>) -> anyhow::Result<String> {
-        self.0.presign_get(k, t, d).await
-    }
-    async fn head(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::StoredObject>> {
-        self.0.head(k).await
-    }
-    async fn open(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::ObjectReader>> {
-        let half = self.0.get_bytes(&k.to_string()).map(|b| b[..b.len() / 2].to_vec());
-        Ok(half.map(|h| Box::pin(broken_after(h)) as picasso::store::ObjectReader))
-    }
-    async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
-        self.0.put(k, b, c).await
-    }
-    async fn delete(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<()> {
-        self.0.delete(k).await
-    }
+/// Reads that break halfway, as a dropped connection does.
+fn broken(store: &picasso::memory::MemoryStore, k: picasso::domain::ObjectKey) -> picasso::store::ObjectReader {
+    let bytes = store.get_bytes(&k.to_string()).unwrap_or_default();
+    Box::pin(broken_after(bytes[..bytes.len() / 2].to_vec()))
 }
 
 /// Yields `bytes`, then a connection reset.
@@ -243,7 +217,7 @@ async fn a_read_error_is_transient_and_releases_the_claim() {
     let id = uploaded(&app, "big.txt", "text/plain", &vec![b'x'; 100_000]).await;
     let broken = picasso::processor::Processor::new(
         app.catalog.clone(),
-        std::sync::Arc::new(BrokenReads(app.store.clone())),
+        std::sync::Arc::new(common::FaultyReads(app.store.clone(), broken)),
         "picasso-uploads",
     );
     assert!(broken.handle_object(&object(id), Delivery::default()).await.is_err());
