@@ -99,6 +99,7 @@ fn s3_client(endpoint: &str, creds: &Credentials) -> aws_sdk_s3::Client {
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(creds)
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -112,7 +113,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
 
     let (events, rx) = mpsc::channel::<Created>(4096);
     let fs = s3s_fs::FileSystem::new(&objects).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, events.clone()));
+    let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, &objects, events.clone()));
     let creds = Credentials::generate();
     builder.set_auth(s3s::auth::SimpleAuth::from_single(creds.access_key_id.as_str(), creds.secret_access_key.clone()));
     let s3_listener = TcpListener::bind((opts.host, opts.s3_port)).await.context("binding the S3 port")?;

@@ -8,7 +8,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
-use picasso::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Owner, Status, rfc3339};
+use picasso::domain::{
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, MultipartUpload, Owner, Status, rfc3339,
+};
+use picasso::integrity::Sha256Digest;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// One connection: each statement takes microseconds, so a mutex beats a pool here,
@@ -16,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub struct SqliteCatalog(Mutex<Connection>);
 
 const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
-     sha256, detected_type, metadata, thumbnail, attempts, owner";
+     sha256, detected_type, metadata, thumbnail, attempts, owner, checksum_sha256, upload_id, part_size";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -47,8 +50,14 @@ impl SqliteCatalog {
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS files_by_status ON files (status, id);",
         )?;
-        // Catalogs made before attempts were counted and files had owners.
-        for (column, ddl) in [("attempts", "attempts INTEGER NOT NULL DEFAULT 0"), ("owner", "owner TEXT")] {
+        // Catalogs made before attempts were counted, files had owners, checksums and parts.
+        for (column, ddl) in [
+            ("attempts", "attempts INTEGER NOT NULL DEFAULT 0"),
+            ("owner", "owner TEXT"),
+            ("checksum_sha256", "checksum_sha256 TEXT"),
+            ("upload_id", "upload_id TEXT"),
+            ("part_size", "part_size INTEGER"),
+        ] {
             let has: bool =
                 conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1", [column], |r| {
                     r.get(0)
@@ -101,8 +110,9 @@ impl SqliteCatalog {
 }
 
 const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
-     error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner,
+     checksum_sha256, upload_id, part_size)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -126,6 +136,9 @@ fn insert_with(
         a.and_then(|a| a.thumbnail.as_deref()),
         (!r.status.is_final()).then_some(expires_at.timestamp()),
         r.owner.as_ref().map(Owner::as_str),
+        r.checksum.as_ref().map(Sha256Digest::to_hex),
+        r.multipart.as_ref().map(|m| m.upload_id.as_str()),
+        r.multipart.as_ref().map(|m| m.part_size as i64),
     ])
 }
 
@@ -164,6 +177,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
         },
         attempts: row.get(13)?,
         owner: row.get::<_, Option<String>>(14)?.as_deref().and_then(Owner::parse),
+        checksum: row.get::<_, Option<String>>(15)?.and_then(|c| Sha256Digest::parse(&c).ok()),
+        multipart: match (row.get::<_, Option<String>>(16)?, row.get::<_, Option<i64>>(17)?) {
+            (Some(upload_id), Some(n)) => Some(MultipartUpload { upload_id, part_size: n as u64 }),
+            _ => None,
+        },
     })
 }
 
@@ -275,6 +293,11 @@ impl Catalog for SqliteCatalog {
             )?
             .execute(params![id.to_string(), lease.token.to_string(), expires_at.timestamp()])?;
         Ok(applied(n))
+    }
+
+    async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
+        let n = self.conn().prepare_cached("DELETE FROM files WHERE id = ?1")?.execute([id.to_string()])?;
+        Ok(n == 1)
     }
 
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {

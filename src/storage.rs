@@ -4,7 +4,7 @@
 //! ObjectCreated notification.
 
 use std::convert::Infallible;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use axum::Router;
@@ -89,17 +89,40 @@ impl Credentials {
     }
 }
 
-/// s3s-fs with notifications. Only the operations the stack uses are exposed (PUT by
-/// browsers, GET and HEAD by the processor and links, DELETE for orphans); s3s answers
-/// every other one `NotImplemented`.
+/// s3s-fs with notifications. Only the operations the stack uses are exposed (PUT and
+/// UploadPart by browsers; GET and HEAD by the processor and links; DELETE; the multipart
+/// calls of the API); s3s answers every other one `NotImplemented`. Where s3s-fs differs
+/// from S3 in what a client sees (ListParts without ETags, in directory order, for any id)
+/// this layer answers as S3 does.
 pub struct NotifyingStore {
     fs: FileSystem,
+    /// s3s-fs's root: parts live there as `.upload_id-{id}.part-{n}`, the upload as `.upload-{id}.json`.
+    root: PathBuf,
     events: mpsc::Sender<Created>,
 }
 
 impl NotifyingStore {
-    pub fn new(fs: FileSystem, events: mpsc::Sender<Created>) -> Self {
-        Self { fs, events }
+    pub fn new(fs: FileSystem, root: &Path, events: mpsc::Sender<Created>) -> Self {
+        Self { fs, root: root.to_owned(), events }
+    }
+
+    /// Each part's ETag is kept beside it (s3s-fs's ListParts has none; S3's has).
+    fn etag_path(&self, upload_id: &str, part: i32) -> PathBuf {
+        self.root.join(format!(".upload_id-{upload_id}.etag-{part}"))
+    }
+
+    /// An upload id s3s-fs knows (it lists parts of any id, even a made-up one).
+    fn upload_exists(&self, upload_id: &str) -> bool {
+        uuid::Uuid::parse_str(upload_id).is_ok() && self.root.join(format!(".upload-{upload_id}.json")).exists()
+    }
+
+    async fn notify(&self, bucket: String, key: String, size: u64, etag: Option<&ETag>) {
+        // Same filter as the template's notification: derived objects never re-trigger processing.
+        if key.starts_with(ObjectKey::PREFIX) {
+            let etag = etag.map(|e| e.value().to_owned()).unwrap_or_default();
+            // Backpressure rather than loss: a full queue slows writes down.
+            let _ = self.events.send(Created { bucket, key, size, etag }).await;
+        }
     }
 }
 
@@ -109,13 +132,89 @@ impl S3 for NotifyingStore {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or_default().max(0) as u64;
         let resp = self.fs.put_object(req).await?;
-        // Same filter as the template's notification: derived objects never re-trigger processing.
-        if key.starts_with(ObjectKey::PREFIX) {
-            let etag = resp.output.e_tag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default();
-            // Backpressure rather than loss: a full queue slows PUTs down.
-            let _ = self.events.send(Created { bucket, key, size, etag }).await;
+        self.notify(bucket, key, size, resp.output.e_tag.as_ref()).await;
+        Ok(resp)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let (upload_id, part) = (req.input.upload_id.clone(), req.input.part_number);
+        if !(1..=10_000).contains(&part) {
+            return Err(s3s::s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        if !self.upload_exists(&upload_id) {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        let resp = self.fs.upload_part(req).await?;
+        if let Some(etag) = &resp.output.e_tag {
+            let _ = tokio::fs::write(self.etag_path(&upload_id, part), etag.value()).await;
         }
         Ok(resp)
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        if !self.upload_exists(&upload_id) {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        let mut resp = self.fs.list_parts(req).await?;
+        let parts = resp.output.parts.get_or_insert_default();
+        parts.sort_by_key(|p| p.part_number);
+        for p in parts.iter_mut() {
+            let n = p.part_number.unwrap_or_default();
+            if let Ok(etag) = tokio::fs::read_to_string(self.etag_path(&upload_id, n)).await {
+                p.e_tag = Some(ETag::Strong(etag));
+            }
+        }
+        Ok(resp)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key, upload_id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
+        if !self.upload_exists(&upload_id) {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        let parts: Vec<i32> = req
+            .input
+            .multipart_upload
+            .iter()
+            .flat_map(|m| m.parts.iter().flatten())
+            .filter_map(|p| p.part_number)
+            .collect();
+        let mut resp = self.fs.complete_multipart_upload(req).await?;
+        // s3s-fs answers through a keep-alive future; the object is written by now.
+        if let Some(done) = resp.output.future.take() {
+            resp.output = done.await?;
+        }
+        for n in parts {
+            let _ = tokio::fs::remove_file(self.etag_path(&upload_id, n)).await;
+        }
+        let size = self.fs_size(&bucket, &key).await;
+        self.notify(bucket, key, size, resp.output.e_tag.as_ref()).await;
+        Ok(resp)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        if !self.upload_exists(&req.input.upload_id) {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        // s3s-fs removes every file of the upload, ETags included.
+        self.fs.abort_multipart_upload(req).await
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -143,6 +242,12 @@ impl S3 for NotifyingStore {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.fs.delete_object(req).await
+    }
+}
+
+impl NotifyingStore {
+    async fn fs_size(&self, bucket: &str, key: &str) -> u64 {
+        tokio::fs::metadata(self.root.join(bucket).join(key)).await.map(|m| m.len()).unwrap_or_default()
     }
 }
 

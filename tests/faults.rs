@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{FaultyReads, MemoryApp, png};
+use common::{MemoryApp, png};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, Status, now};
 use picasso::inspect::{ImageKind, Job, Picture};
@@ -62,7 +61,7 @@ async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
 }
 
 /// Reads that never make progress, as a stalled connection.
-fn stalled(_: &picasso::memory::MemoryStore, _: picasso::domain::ObjectKey) -> picasso::store::ObjectReader {
+fn stalled(_: Vec<u8>) -> picasso::store::ObjectReader {
     let (reader, writer) = tokio::io::duplex(64);
     // Kept open and silent for as long as the test runs.
     std::mem::forget(writer);
@@ -73,8 +72,8 @@ fn stalled(_: &picasso::memory::MemoryStore, _: picasso::domain::ObjectKey) -> p
 async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "slow.txt", "text/plain", b"slow").await;
-    let mut p = app.processor();
-    p.store = Arc::new(FaultyReads(app.store.clone(), stalled));
+    let p = app.processor();
+    app.store.fail_reads(Some(stalled));
     let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
     let out = p.handle_event_by(sqs_message(id, 1), Some(deadline)).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m"}]}), "back to the queue");
@@ -91,8 +90,8 @@ async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
 async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "stuck.txt", "text/plain", b"stuck").await;
-    let mut p = app.processor();
-    p.store = Arc::new(FaultyReads(app.store.clone(), stalled));
+    let p = app.processor();
+    app.store.fail_reads(Some(stalled));
     for receive_count in 1..5 {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
         let out = p.handle_event_by(sqs_message(id, receive_count), Some(deadline)).await.unwrap();
@@ -155,7 +154,7 @@ async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
     let lost = uploaded(&app, "lost.txt", "text/plain", b"lost").await;
     let died = uploaded(&app, "died.txt", "text/plain", b"died").await;
     let never = uploaded(&app, "never.txt", "text/plain", b"never").await;
-    app.store.delete(never.object_key()).await.unwrap();
+    app.store.delete(&never.object_key().to_string()).await.unwrap();
     let dead = Lease::new(now(), Duration::from_millis(20));
     app.catalog.claim(died, &dead, now()).await.unwrap();
     let young = uploaded(&app, "young.txt", "text/plain", b"young").await;

@@ -189,8 +189,7 @@ async fn a_crash_mid_file_ends_processed_after_redelivery() {
 }
 
 /// Reads that break halfway, as a dropped connection does.
-fn broken(store: &picasso::memory::MemoryStore, k: picasso::domain::ObjectKey) -> picasso::store::ObjectReader {
-    let bytes = store.get_bytes(&k.to_string()).unwrap_or_default();
+fn broken(bytes: Vec<u8>) -> picasso::store::ObjectReader {
     Box::pin(broken_after(bytes[..bytes.len() / 2].to_vec()))
 }
 
@@ -215,12 +214,9 @@ impl tokio::io::AsyncRead for Failing {
 async fn a_read_error_is_transient_and_releases_the_claim() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "big.txt", "text/plain", &vec![b'x'; 100_000]).await;
-    let broken = picasso::processor::Processor::new(
-        app.catalog.clone(),
-        std::sync::Arc::new(common::FaultyReads(app.store.clone(), broken)),
-        "picasso-uploads",
-    );
-    assert!(broken.handle_object(&object(id), Delivery::default()).await.is_err());
+    app.store.fail_reads(Some(broken));
+    assert!(app.processor().handle_object(&object(id), Delivery::default()).await.is_err());
+    app.store.fail_reads(None);
     assert_eq!(
         app.catalog.get(id).await.unwrap().unwrap().status,
         Status::Pending,

@@ -176,6 +176,9 @@ impl Catalog for Flaky {
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
         self.inner.keep(id).await
     }
+    async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
+        self.inner.delete(id).await
+    }
     async fn stale(&self, now: DateTime<Utc>, before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
         self.inner.stale(now, before, n).await
     }

@@ -32,11 +32,11 @@ pub async fn run() -> anyhow::Result<()> {
     let keys: Vec<_> = (0..ITERATIONS + 1000).map(|_| FileId::new().object_key()).collect();
     // Warm-up: the first calls resolve endpoints and fill caches a Lambda keeps between invocations.
     for k in &keys[..1000] {
-        store.presign_put(*k, "image/png", 12_345, ttl).await?;
+        store.presign_put(*k, "image/png", 12_345, None, ttl).await?;
     }
     let t = Instant::now();
     for k in &keys[1000..] {
-        black_box(store.presign_put(*k, "image/png", 12_345, ttl).await?);
+        black_box(store.presign_put(*k, "image/png", 12_345, None, ttl).await?);
     }
     let presign = t.elapsed() / ITERATIONS;
 

@@ -279,37 +279,3 @@ pub fn hostile_pngs() -> Vec<(&'static str, Vec<u8>)> {
         ("rgba8-7900-exif6.png", png_rows(7900, 7900, ColorType::Rgba, BitDepth::Eight, true, false)),
     ]
 }
-
-/// The in-memory store with reads replaced by `open`: a stalled or broken connection.
-pub struct FaultyReads(
-    pub Arc<MemoryStore>,
-    pub fn(&MemoryStore, picasso::domain::ObjectKey) -> picasso::store::ObjectReader,
-);
-
-#[async_trait::async_trait]
-impl picasso::store::ObjectStore for FaultyReads {
-    async fn presign_put(
-        &self,
-        k: picasso::domain::ObjectKey,
-        c: &str,
-        s: u64,
-        t: std::time::Duration,
-    ) -> anyhow::Result<picasso::store::PresignedPut> {
-        self.0.presign_put(k, c, s, t).await
-    }
-    async fn presign_get(&self, k: &str, t: std::time::Duration, d: Option<&str>) -> anyhow::Result<String> {
-        self.0.presign_get(k, t, d).await
-    }
-    async fn head(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::StoredObject>> {
-        self.0.head(k).await
-    }
-    async fn open(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<Option<picasso::store::ObjectReader>> {
-        Ok(Some((self.1)(&self.0, k)))
-    }
-    async fn put(&self, k: &str, b: Vec<u8>, c: &str) -> anyhow::Result<()> {
-        self.0.put(k, b, c).await
-    }
-    async fn delete(&self, k: picasso::domain::ObjectKey) -> anyhow::Result<()> {
-        self.0.delete(k).await
-    }
-}

@@ -8,15 +8,17 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
 use crate::config::Config;
-use crate::domain::{ContentType, FileId, FileName, FileRecord, FileSize, FileView, Status, rfc3339};
+use crate::domain::{ContentType, FileId, FileName, FileRecord, FileSize, FileView, MultipartUpload, Status, rfc3339};
 use crate::error::ApiError;
 use crate::identity::{Authenticator, Caller};
+use crate::integrity::Sha256Digest;
+use crate::multipart::PartPlan;
 use crate::store::ObjectStore;
 
 /// What the handlers share: adapters behind their ports, the configuration, and who may call.
@@ -28,7 +30,7 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
 }
 
-/// `POST /upload`.
+/// Every write: `POST /upload`, the multipart routes and `DELETE /files/{id}`.
 pub fn upload_router(state: AppState) -> Router {
     finish(upload_routes(), state)
 }
@@ -44,7 +46,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn upload_routes() -> Router<AppState> {
-    Router::new().route("/upload", post(create_upload))
+    Router::new()
+        .route("/upload", post(create_upload))
+        .route("/files/{id}", delete(delete_file))
+        .merge(crate::multipart::routes())
 }
 
 fn list_routes() -> Router<AppState> {
@@ -71,6 +76,7 @@ pub struct UploadRequest {
     pub filename: FileName,
     pub content_type: ContentType,
     pub size: FileSize,
+    pub sha256: Option<Sha256Digest>,
 }
 
 impl UploadRequest {
@@ -96,35 +102,91 @@ impl UploadRequest {
             filename: FileName::parse(filename)?,
             size: FileSize::parse(size, config.max_upload_bytes)?,
             content_type: ContentType::parse(content_type, &config.allowed_types)?,
+            sha256: match obj.get("sha256") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(Sha256Digest::parse(s)?),
+                Some(_) => return Err(ApiError::bad_request("invalid_sha256", "sha256 must be a string")),
+            },
         })
     }
 }
 
 async fn create_upload(caller: Caller, State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let req = UploadRequest::parse(&body, &st.config)?;
-    let record = FileRecord::pending(caller.owner, req.filename, req.content_type, req.size);
+    let mut record = FileRecord::pending(caller.owner, req.filename, req.content_type, req.size);
+    record.checksum = req.sha256;
     let ttl = st.config.upload_url_ttl;
-    // Presign first: it can fail, and a failure must leave nothing behind.
-    let put = st
-        .store
-        .presign_put(record.key(), record.content_type.as_str(), record.size.bytes(), ttl)
-        .await
-        .map_err(ApiError::internal)?;
-    let expires_at = record.uploaded_at + ttl;
-    st.catalog
-        .insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl))
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(file_id = %record.id, size = record.size.bytes(), content_type = record.content_type.as_str(), "upload slot issued");
+    let size = record.size.bytes();
+    // Storage first: it can fail, and a failure must leave no record behind.
+    let upload = if size > st.config.multipart_threshold {
+        let plan = PartPlan::new(size, st.config.part_bytes);
+        let upload_id =
+            st.store.create_multipart(record.key(), record.content_type.as_str()).await.map_err(ApiError::internal)?;
+        // Resumable for as long as the record waits for its bytes (the bucket's lifecycle
+        // rule aborts older uploads, and never sooner).
+        let expires_at = record.uploaded_at + st.config.pending_ttl.max(ttl);
+        let upload = json!({
+            "method": "MULTIPART",
+            "upload_id": upload_id,
+            "part_size": plan.part_size,
+            "part_count": plan.count(),
+            "expires_at": rfc3339(&expires_at),
+        });
+        record.multipart = Some(MultipartUpload { upload_id, part_size: plan.part_size });
+        upload
+    } else {
+        let put = st
+            .store
+            .presign_put(record.key(), record.content_type.as_str(), size, record.checksum.as_ref(), ttl)
+            .await
+            .map_err(ApiError::internal)?;
+        let headers: Map<String, Value> = put.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        json!({"method": "PUT", "url": put.url, "headers": headers, "expires_at": rfc3339(&(record.uploaded_at + ttl))})
+    };
+    if let Err(e) = st.catalog.insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl)).await {
+        if let Some(m) = &record.multipart {
+            let _ = st.store.abort_multipart(record.key(), &m.upload_id).await;
+        }
+        return Err(ApiError::internal(e));
+    }
+    tracing::info!(file_id = %record.id, size, content_type = record.content_type.as_str(),
+        multipart = record.multipart.is_some(), "upload slot issued");
     let mut body = serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?;
-    let headers: Map<String, Value> = put.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    body["upload"] = json!({
-        "method": "PUT",
-        "url": put.url,
-        "headers": headers,
-        "expires_at": rfc3339(&expires_at),
-    });
+    body["upload"] = upload;
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `DELETE /files/{id}`: the upload in progress, the object, its thumbnail, then the record
+/// (last, so a failure half-way is finished by calling again). An event that arrives
+/// afterwards finds no record and deletes what it brought.
+async fn delete_file(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = visible_record(&st, &caller, &id).await?;
+    if let Some(m) = &record.multipart {
+        st.store.abort_multipart(record.key(), &m.upload_id).await.map_err(ApiError::internal)?;
+    }
+    st.store.delete(&record.key().to_string()).await.map_err(ApiError::internal)?;
+    if let Some(thumb) = record.analysis.as_ref().and_then(|a| a.thumbnail.as_deref()) {
+        st.store.delete(thumb).await.map_err(ApiError::internal)?;
+    }
+    st.catalog.delete(record.id).await.map_err(ApiError::internal)?;
+    tracing::info!(file_id = %record.id, "file deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The file with this id if the caller may see it. Someone else's file is answered as if it
+/// did not exist: no existence oracle.
+pub(crate) async fn visible_record(st: &AppState, caller: &Caller, id: &str) -> Result<FileRecord, ApiError> {
+    let missing = || ApiError::not_found(format!("no file with id {id:?}"));
+    let file_id = FileId::parse(id).ok_or_else(missing)?;
+    let record = st.catalog.get(file_id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    if !record.visible_to(&caller.owner, caller.admin) {
+        return Err(missing());
+    }
+    Ok(record)
 }
 
 /// The query of `GET /files`, parsed for one caller.
@@ -183,13 +245,7 @@ async fn list_files(
 }
 
 async fn get_file(caller: Caller, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let missing = || ApiError::not_found(format!("no file with id {id:?}"));
-    let file_id = FileId::parse(&id).ok_or_else(missing)?;
-    let record = st.catalog.get(file_id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
-    // Someone else's file is answered as if it did not exist: no existence oracle.
-    if !record.visible_to(&caller.owner, caller.admin) {
-        return Err(missing());
-    }
+    let record = visible_record(&st, &caller, &id).await?;
     Ok(Json(view(&st, &record, true).await?))
 }
 

@@ -138,6 +138,9 @@ pub trait Catalog: Send + Sync + 'static {
     /// wait for the lease to end.
     async fn release(&self, id: FileId, lease: &Lease, expires_at: DateTime<Utc>) -> anyhow::Result<Transition>;
 
+    /// Removes a record (`DELETE /files/{id}`); whether there was one.
+    async fn delete(&self, id: FileId) -> anyhow::Result<bool>;
+
     /// A `pending` file whose bytes have arrived no longer expires.
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition>;
 

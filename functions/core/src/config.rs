@@ -9,6 +9,13 @@ use crate::domain::AllowList;
 /// Any file type: known types are checked deeply, others fingerprinted. Deployers narrow it.
 pub const DEFAULT_ALLOWED_TYPES: &str = "*";
 
+/// 5 GiB: the largest single PUT (and part) S3 accepts.
+pub const MAX_SINGLE_PUT: u64 = 5 << 30;
+/// S3's smallest part, the last one aside.
+pub const MIN_PART: u64 = 5 << 20;
+/// The largest file processed in one invocation at the measured read rate (see the README).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 5 << 30;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table (`TABLE_NAME`).
@@ -17,8 +24,14 @@ pub struct Config {
     pub bucket_name: String,
     /// How long a presigned PUT stays valid (`UPLOAD_URL_TTL_SECS`, default 15 minutes).
     pub upload_url_ttl: Duration,
-    /// Largest single PUT accepted (`MAX_UPLOAD_BYTES`, default 100 MiB).
+    /// Largest file accepted (`MAX_UPLOAD_BYTES`, default 5 GiB).
     pub max_upload_bytes: u64,
+    /// Files larger than this come in parts (`MULTIPART_THRESHOLD`, default 64 MiB, at most
+    /// 5 GiB: the largest single PUT S3 takes).
+    pub multipart_threshold: u64,
+    /// Size of each part but the last (`MULTIPART_PART_BYTES`, default 16 MiB, at least 5 MiB:
+    /// S3's smallest part); raised for a file that would need more than 10,000 parts.
+    pub part_bytes: u64,
     /// Accepted content types (`ALLOWED_CONTENT_TYPES`, comma-separated, `*` for any).
     pub allowed_types: AllowList,
     /// How long a `pending` record whose upload never arrives is kept (`PENDING_TTL_SECS`, default 1 day).
@@ -57,7 +70,15 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             bucket_name: required("BUCKET_NAME")?,
             upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECS", 15 * 60)?),
-            max_upload_bytes: number("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
+            max_upload_bytes: number("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)?,
+            multipart_threshold: match number("MULTIPART_THRESHOLD", 64 << 20)? {
+                n if n <= MAX_SINGLE_PUT => n,
+                n => bail!("MULTIPART_THRESHOLD={n} is over {MAX_SINGLE_PUT}, the largest single PUT S3 accepts"),
+            },
+            part_bytes: match number("MULTIPART_PART_BYTES", 16 << 20)? {
+                n if (MIN_PART..=MAX_SINGLE_PUT).contains(&n) => n,
+                n => bail!("MULTIPART_PART_BYTES={n} must be from {MIN_PART} (5 MiB) to {MAX_SINGLE_PUT} (5 GiB)"),
+            },
             allowed_types: AllowList::parse(
                 &get("ALLOWED_CONTENT_TYPES")
                     .filter(|v| !v.trim().is_empty())
@@ -91,7 +112,8 @@ mod tests {
     fn defaults_and_overrides() {
         let c = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
         assert_eq!(c.upload_url_ttl, Duration::from_secs(900));
-        assert_eq!(c.max_upload_bytes, 104_857_600);
+        assert_eq!(c.max_upload_bytes, 5 << 30);
+        assert_eq!((c.multipart_threshold, c.part_bytes), (64 << 20, 16 << 20));
         for any in ["image/png", "application/zip", "video/mp4", "application/octet-stream"] {
             assert!(c.allowed_types.permits(any), "{any} allowed by default");
         }
@@ -111,5 +133,9 @@ mod tests {
         assert!(cfg(&[("BUCKET_NAME", "b")]).unwrap_err().to_string().contains("TABLE_NAME"));
         let e = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("MAX_UPLOAD_BYTES", "lots")]).unwrap_err();
         assert!(e.to_string().contains("MAX_UPLOAD_BYTES"));
+        let e = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("MULTIPART_PART_BYTES", "1048576")]).unwrap_err();
+        assert!(e.to_string().contains("MULTIPART_PART_BYTES"), "{e}");
+        let e = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("MULTIPART_THRESHOLD", "6000000000")]).unwrap_err();
+        assert!(e.to_string().contains("MULTIPART_THRESHOLD"), "{e}");
     }
 }

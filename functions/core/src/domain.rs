@@ -9,6 +9,7 @@ use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::integrity::Sha256Digest;
 
 /// Time-ordered file id (UUIDv7): its text sorts in creation order, which the
 /// catalog's "newest first" index relies on.
@@ -346,6 +347,18 @@ pub struct FileRecord {
     pub analysis: Option<Analysis>,
     /// Claims taken so far: a file whose processing keeps dying is given up on, not retried forever.
     pub attempts: u32,
+    /// The SHA-256 the client declared; processing fails the file when the bytes differ.
+    pub checksum: Option<Sha256Digest>,
+    /// Set when the bytes come in parts: the storage's multipart upload and its part size.
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A storage multipart upload in progress for one file. The part size is fixed when the
+/// upload is created, so every part's exact length follows from it and the file's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub upload_id: String,
+    pub part_size: u64,
 }
 
 impl FileRecord {
@@ -362,6 +375,8 @@ impl FileRecord {
             error: None,
             analysis: None,
             attempts: 0,
+            checksum: None,
+            multipart: None,
         }
     }
 

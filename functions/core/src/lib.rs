@@ -10,8 +10,10 @@ pub mod domain;
 pub mod error;
 pub mod identity;
 pub mod inspect;
+pub mod integrity;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod multipart;
 pub mod processor;
 pub mod store;
 pub mod sweeper;

@@ -4,12 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use crate::domain::{FileId, FileRecord, ObjectKey, Status};
-use crate::store::{ObjectReader, ObjectStore, PresignedPut, StoredObject};
+use crate::integrity::Sha256Digest;
+use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredObject, StoredPart};
 
 #[derive(Default)]
 pub struct MemoryCatalog(Mutex<BTreeMap<FileId, Row>>);
@@ -120,6 +122,10 @@ impl Catalog for MemoryCatalog {
         }
     }
 
+    async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
+        Ok(self.remove(id))
+    }
+
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
         let mut rows = self.0.lock().unwrap();
         match rows.get_mut(&id) {
@@ -140,17 +146,54 @@ impl Catalog for MemoryCatalog {
     }
 }
 
-/// Objects by key; presigned URLs point nowhere real.
+/// Objects by key, and multipart uploads in progress; presigned URLs point nowhere real
+/// (tests write with [`MemoryStore::put_bytes`] and [`MemoryStore::put_part`]).
 #[derive(Default)]
-pub struct MemoryStore(Mutex<HashMap<String, Vec<u8>>>);
+pub struct MemoryStore(Mutex<Buckets>);
+
+#[derive(Default)]
+struct Buckets {
+    objects: HashMap<String, Vec<u8>>,
+    /// Replaces reads of existing objects: a stalled or broken connection, for fault tests.
+    reads: Option<fn(Vec<u8>) -> ObjectReader>,
+    /// Upload id → (key, parts by number).
+    uploads: HashMap<String, (String, BTreeMap<u32, Vec<u8>>)>,
+}
+
+/// A strong ETag from the bytes, as S3 quotes it.
+fn etag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bytes);
+    format!("\"{}\"", d[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
 
 impl MemoryStore {
     pub fn put_bytes(&self, key: &str, bytes: Vec<u8>) {
-        self.0.lock().unwrap().insert(key.to_owned(), bytes);
+        self.0.lock().unwrap().objects.insert(key.to_owned(), bytes);
     }
 
     pub fn get_bytes(&self, key: &str) -> Option<Vec<u8>> {
-        self.0.lock().unwrap().get(key).cloned()
+        self.0.lock().unwrap().objects.get(key).cloned()
+    }
+
+    /// Stores one part, as a PUT to its URL would; returns its ETag, or `None` if the upload is gone.
+    pub fn put_part(&self, upload_id: &str, number: u32, bytes: Vec<u8>) -> Option<String> {
+        let mut b = self.0.lock().unwrap();
+        let (_, parts) = b.uploads.get_mut(upload_id)?;
+        let tag = etag(&bytes);
+        parts.insert(number, bytes);
+        Some(tag)
+    }
+
+    /// From now on every read of an object goes through `reads`, given the object's bytes
+    /// (`None`: reads work again).
+    pub fn fail_reads(&self, reads: Option<fn(Vec<u8>) -> ObjectReader>) {
+        self.0.lock().unwrap().reads = reads;
+    }
+
+    /// Multipart uploads in progress.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.0.lock().unwrap().uploads.len()
     }
 }
 
@@ -161,12 +204,73 @@ impl ObjectStore for MemoryStore {
         key: ObjectKey,
         content_type: &str,
         size: u64,
+        sha256: Option<&Sha256Digest>,
+        ttl: Duration,
+    ) -> anyhow::Result<PresignedPut> {
+        let mut headers = vec![("content-type".into(), content_type.into()), ("if-none-match".into(), "*".into())];
+        if let Some(d) = sha256 {
+            headers.push(("x-amz-checksum-sha256".into(), d.to_base64()));
+        }
+        Ok(PresignedPut { url: format!("memory://bucket/{key}?size={size}&ttl={}", ttl.as_secs()), headers })
+    }
+
+    async fn create_multipart(&self, key: ObjectKey, _content_type: &str) -> anyhow::Result<String> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.0.lock().unwrap().uploads.insert(id.clone(), (key.to_string(), BTreeMap::new()));
+        Ok(id)
+    }
+
+    async fn presign_part(
+        &self,
+        key: ObjectKey,
+        upload_id: &str,
+        number: u32,
+        size: u64,
         ttl: Duration,
     ) -> anyhow::Result<PresignedPut> {
         Ok(PresignedPut {
-            url: format!("memory://bucket/{key}?size={size}&ttl={}", ttl.as_secs()),
-            headers: vec![("content-type".into(), content_type.into()), ("if-none-match".into(), "*".into())],
+            url: format!(
+                "memory://bucket/{key}?uploadId={upload_id}&partNumber={number}&size={size}&ttl={}",
+                ttl.as_secs()
+            ),
+            headers: vec![],
         })
+    }
+
+    async fn list_parts(&self, _key: ObjectKey, upload_id: &str) -> anyhow::Result<Option<Vec<StoredPart>>> {
+        let b = self.0.lock().unwrap();
+        Ok(b.uploads.get(upload_id).map(|(_, parts)| {
+            parts.iter().map(|(&number, p)| StoredPart { number, etag: etag(p), size: p.len() as u64 }).collect()
+        }))
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: ObjectKey,
+        upload_id: &str,
+        parts: &[StoredPart],
+    ) -> anyhow::Result<Completion> {
+        let mut b = self.0.lock().unwrap();
+        let key = key.to_string();
+        if !b.uploads.get(upload_id).is_some_and(|(k, _)| *k == key) {
+            return Ok(Completion::NoSuchUpload);
+        }
+        if b.objects.contains_key(&key) {
+            return Ok(Completion::AlreadyExists);
+        }
+        let (_, stored) = b.uploads.remove(upload_id).unwrap_or_default();
+        let mut object = Vec::new();
+        for p in parts {
+            let bytes = stored.get(&p.number).filter(|bytes| etag(bytes) == p.etag);
+            object.extend_from_slice(bytes.with_context(|| format!("part {} is not stored", p.number))?);
+        }
+        b.objects.insert(key, object);
+        Ok(Completion::Completed)
+    }
+
+    async fn abort_multipart(&self, _key: ObjectKey, upload_id: &str) -> anyhow::Result<()> {
+        self.0.lock().unwrap().uploads.remove(upload_id);
+        Ok(())
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String> {
@@ -174,11 +278,15 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>> {
-        Ok(self.0.lock().unwrap().get(&key.to_string()).map(|b| StoredObject { size: b.len() as u64 }))
+        Ok(self.0.lock().unwrap().objects.get(&key.to_string()).map(|b| StoredObject { size: b.len() as u64 }))
     }
 
     async fn open(&self, key: ObjectKey) -> anyhow::Result<Option<ObjectReader>> {
-        Ok(self.get_bytes(&key.to_string()).map(|b| Box::pin(std::io::Cursor::new(b)) as ObjectReader))
+        let reads = self.0.lock().unwrap().reads;
+        Ok(self.get_bytes(&key.to_string()).map(|b| match reads {
+            Some(read) => read(b),
+            None => Box::pin(std::io::Cursor::new(b)) as ObjectReader,
+        }))
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> anyhow::Result<()> {
@@ -186,8 +294,8 @@ impl ObjectStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete(&self, key: ObjectKey) -> anyhow::Result<()> {
-        self.0.lock().unwrap().remove(&key.to_string());
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.0.lock().unwrap().objects.remove(key);
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
-use crate::domain::{FileRecord, ObjectKey, now, rfc3339};
-use crate::inspect::Inspector;
+use crate::domain::{Failure, FileRecord, ObjectKey, now, rfc3339};
+use crate::inspect::{Inspection, Inspector};
 use crate::store::ObjectStore;
 use crate::sweeper::Sweeper;
 
@@ -233,7 +233,7 @@ impl Processor {
         };
         // Cheap checks first: most duplicates stop here without a write.
         let Some(record) = self.catalog.get(key.file_id()).await? else {
-            self.store.delete(key).await?;
+            self.store.delete(&key.to_string()).await?;
             tracing::warn!(key = %key, "object without a record (expired before its event came): deleted");
             return Ok(Handled::Orphaned);
         };
@@ -299,15 +299,35 @@ impl Processor {
         lease: &Lease,
     ) -> anyhow::Result<Handled> {
         let mut inspection = self.inspector.inspect(record, body).await?;
+        if let (Some(declared), Outcome::Processed(analysis)) = (&record.checksum, &inspection.outcome)
+            && declared.to_hex() != analysis.sha256
+        {
+            let msg =
+                format!("the client declared SHA-256 {declared} but the stored bytes hash to {}", analysis.sha256);
+            inspection = Inspection {
+                outcome: Outcome::Failed(Failure::new("checksum_mismatch", msg), Some(analysis.clone())),
+                thumbnail: None,
+            };
+        }
+        let mut thumbnail = None;
         if let (Some(thumb), Outcome::Processed(analysis)) = (inspection.thumbnail.take(), &mut inspection.outcome) {
             let key = format!("{THUMBNAIL_PREFIX}{}.{}", record.id, thumb.extension);
             self.store.put(&key, thumb.bytes, thumb.content_type).await?;
-            analysis.thumbnail = Some(key);
+            analysis.thumbnail = Some(key.clone());
+            thumbnail = Some(key);
         }
         Ok(match self.catalog.finish(record.id, lease, &inspection.outcome, now()).await? {
             Transition::Applied => Handled::Finished(inspection.outcome),
-            // Our lease ran out and another processor took over: its result stands.
-            Transition::Skipped => Handled::Duplicate,
+            // Our lease ran out and another processor took over (its result stands), or the
+            // file was deleted meanwhile: then nothing of it may stay.
+            Transition::Skipped => {
+                if let Some(key) = thumbnail
+                    && self.catalog.get(record.id).await?.is_none()
+                {
+                    self.store.delete(&key).await?;
+                }
+                Handled::Duplicate
+            }
         })
     }
 

@@ -13,7 +13,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
-use crate::domain::{Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, Owner, Status, rfc3339};
+use crate::domain::{
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, MultipartUpload, Owner, Status, rfc3339,
+};
+use crate::integrity::Sha256Digest;
 
 const BY_OWNER: &str = "by_owner";
 const BY_OWNER_STATUS: &str = "by_owner_status";
@@ -75,6 +78,13 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
     if let Some(t) = &r.processed_at {
         item.insert("processed_at".into(), s(rfc3339(t)));
     }
+    if let Some(c) = &r.checksum {
+        item.insert("checksum_sha256".into(), s(c.to_hex()));
+    }
+    if let Some(m) = &r.multipart {
+        item.insert("upload_id".into(), s(&m.upload_id));
+        item.insert("part_size".into(), AttributeValue::N(m.part_size.to_string()));
+    }
     if let Some(f) = &r.error {
         item.insert("error_code".into(), s(&f.code));
         item.insert("error_message".into(), s(&f.message));
@@ -129,6 +139,11 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
         processed_at: time("processed_at")?,
         error: match (text("error_code"), text("error_message")) {
             (Ok(code), Ok(message)) => Some(Failure { code: code.into(), message: message.into() }),
+            _ => None,
+        },
+        checksum: text("checksum_sha256").ok().and_then(|c| Sha256Digest::parse(c).ok()),
+        multipart: match (text("upload_id"), item.get("part_size").and_then(|v| v.as_n().ok())) {
+            (Ok(upload_id), Some(n)) => Some(MultipartUpload { upload_id: upload_id.into(), part_size: n.parse()? }),
             _ => None,
         },
         attempts: item.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
@@ -324,6 +339,19 @@ impl Catalog for DynamoCatalog {
             .send()
             .await;
         conditional(out, "release")
+    }
+
+    async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .context("DynamoDB DeleteItem")?;
+        Ok(out.attributes.is_some())
     }
 
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {

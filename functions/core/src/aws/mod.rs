@@ -25,7 +25,12 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let overridden =
         ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(overridden).build();
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(overridden)
+        // Presigned URLs carry only the checksum the client declared, never one the SDK
+        // computes over an empty body.
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
