@@ -5,6 +5,10 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll};
 
 use anyhow::Context;
 use axum::Router;
@@ -131,7 +135,24 @@ impl S3 for NotifyingStore {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let size = req.input.content_length.unwrap_or_default().max(0) as u64;
-        let resp = self.fs.put_object(req).await?;
+        // s3s-fs checks a checksum only after it has stored the bytes (and a PUT of the right
+        // bytes would then find the key taken): check it on the way in, as S3 does.
+        let mut req = req;
+        let mut mismatch = None;
+        if let (Some(expected), Some(body)) = (req.input.checksum_sha256.take(), req.input.body.take()) {
+            let checked = Sha256Checked::new(body, expected);
+            mismatch = Some(checked.mismatch.clone());
+            req.input.body = Some(StreamingBlob::new(checked));
+        }
+        let resp = match self.fs.put_object(req).await {
+            Err(_) if mismatch.is_some_and(|m| m.load(Ordering::SeqCst)) => {
+                return Err(s3s::s3_error!(
+                    BadDigest,
+                    "The SHA256 you specified did not match the calculated checksum."
+                ));
+            }
+            r => r?,
+        };
         self.notify(bucket, key, size, resp.output.e_tag.as_ref()).await;
         Ok(resp)
     }
@@ -242,6 +263,55 @@ impl S3 for NotifyingStore {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.fs.delete_object(req).await
+    }
+}
+
+/// A request body that fails at its end, before the writer commits, unless its SHA-256 is
+/// `expected` (base64, as `x-amz-checksum-sha256` carries it).
+struct Sha256Checked {
+    inner: StreamingBlob,
+    hasher: Option<sha2::Sha256>,
+    expected: String,
+    mismatch: Arc<AtomicBool>,
+}
+
+impl Sha256Checked {
+    fn new(inner: StreamingBlob, expected: String) -> Self {
+        use sha2::Digest;
+        Self { inner, hasher: Some(sha2::Sha256::new()), expected, mismatch: Arc::default() }
+    }
+}
+
+impl futures_util::Stream for Sha256Checked {
+    type Item = Result<bytes::Bytes, s3s::StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        use base64::Engine;
+        use sha2::Digest;
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(h) = this.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) => {
+                let digest = this.hasher.take().map(|h| base64::engine::general_purpose::STANDARD.encode(h.finalize()));
+                if digest.is_some_and(|d| d != this.expected) {
+                    this.mismatch.store(true, Ordering::SeqCst);
+                    return Poll::Ready(Some(Err("x-amz-checksum-sha256 does not match the body".into())));
+                }
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}
+
+impl s3s::stream::ByteStream for Sha256Checked {
+    fn remaining_length(&self) -> s3s::stream::RemainingLength {
+        self.inner.remaining_length()
     }
 }
 

@@ -81,7 +81,8 @@ async fn a_large_file_comes_in_parts_resumes_from_the_listing_and_ends_processed
     let (s, listed) = app.call("GET", &format!("/files/{id}/parts"), None).await;
     assert_eq!(s, 200, "{listed}");
     assert_eq!((listed["upload_id"].as_str(), listed["part_count"].as_u64()), (Some(upload_id), Some(3)));
-    let have: Vec<u64> = listed["parts"].as_array().unwrap().iter().map(|p| p["part_number"].as_u64().unwrap()).collect();
+    let have: Vec<u64> =
+        listed["parts"].as_array().unwrap().iter().map(|p| p["part_number"].as_u64().unwrap()).collect();
     assert_eq!(have, vec![1, 2]);
     assert!(listed["parts"][0]["etag"].as_str().unwrap().starts_with('"'));
 
