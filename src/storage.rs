@@ -139,7 +139,9 @@ impl S3 for NotifyingStore {
         // bytes would then find the key taken): check it on the way in, as S3 does.
         let mut req = req;
         let mut mismatch = None;
-        if let (Some(expected), Some(body)) = (req.input.checksum_sha256.take(), req.input.body.take()) {
+        if let Some(expected) = req.input.checksum_sha256.take()
+            && let Some(body) = req.input.body.take()
+        {
             let checked = Sha256Checked::new(body, expected);
             mismatch = Some(checked.mismatch.clone());
             req.input.body = Some(StreamingBlob::new(checked));
