@@ -11,7 +11,8 @@ start)
   [ -x "$venv/bin/moto_server" ] || { echo "moto is missing: run infra/setup.sh (or make test)" >&2; exit 1; }
   mkdir -p "$state"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+  # moto with the one fix the Rust SDK needs (infra/moto_server.py).
+  "$venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/moto.pid"
   for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break

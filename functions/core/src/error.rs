@@ -54,7 +54,7 @@ impl ApiError {
 
     /// Logs the cause and tells the client nothing about the internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        tracing::error!(error = format!("{cause:#}"), "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error, please retry")
     }
 }
