@@ -181,3 +181,23 @@ async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
         assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
     }
 }
+
+#[tokio::test]
+async fn a_claim_holds_until_the_invocations_deadline_so_nothing_takes_over_a_long_file() {
+    let app = MemoryApp::new();
+    let id = uploaded(&app, "long.txt", "text/plain", b"long").await;
+    app.store.fail_reads(Some(stalled));
+    let p = app.processor();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let work = tokio::spawn(async move {
+        p.handle_object(&object(id), Delivery { receive_count: 1, deadline: Some(deadline) }).await
+    });
+    while app.catalog.get(id).await.unwrap().unwrap().status != Status::Processing {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Far past the default lease (120 s), still before the deadline: the file is not up for grabs.
+    let later = now() + chrono::Duration::seconds(500);
+    let other = Lease::new(later, Duration::from_secs(60));
+    assert_eq!(app.catalog.claim(id, &other, later).await.unwrap(), Claim::Busy);
+    work.abort();
+}

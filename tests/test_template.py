@@ -24,7 +24,15 @@ TEMPLATE_PATH = Path(os.environ.get("PICASSO_TEMPLATE", ROOT / "template.yaml"))
 
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
 # Routes the API must serve (more may be added; every one of them is checked below).
-REQUIRED_ROUTES = {("POST", "/upload"), ("GET", "/files"), ("GET", "/files/{id}")}
+REQUIRED_ROUTES = {
+    ("POST", "/upload"),
+    ("GET", "/files"),
+    ("GET", "/files/{id}"),
+    ("DELETE", "/files/{id}"),
+    ("POST", "/files/{id}/parts"),
+    ("GET", "/files/{id}/parts"),
+    ("POST", "/files/{id}/complete"),
+}
 INDEX_KEYS = {
     "by_owner": ("owner", "id"),
     "by_owner_status": ("owner", "status_id"),
@@ -361,3 +369,52 @@ def test_processor_concurrency_and_receive_count_match_the_queue(tpl):
     queue = tpl["Resources"][queue_arn[0] if isinstance(queue_arn, list) else queue_arn.split(".")[0]]
     max_receive = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     assert int(env(tpl, processor)["MAX_RECEIVE_COUNT"]) == int(max_receive)
+
+
+# --------------------------------------------------------------------------- large files
+
+def test_large_files_fit_the_processor_and_the_queue(tpl):
+    params = tpl["Parameters"]
+    assert int(params["MaxUploadBytes"]["Default"]) == 5 * 2**30
+    assert int(params["MultipartThreshold"]["Default"]) == 64 * 2**20
+    assert int(params["MultipartPartBytes"]["MinValue"]) == 5 * 2**20, "S3's smallest part"
+    processor = tpl["Resources"]["ProcessorFunction"]["Properties"]
+    (queue,) = [r for n, r in resources(tpl, "AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"]]
+    assert int(queue["Properties"]["VisibilityTimeout"]) >= 6 * int(processor["Timeout"])
+    # The largest file read and hashed in one invocation at 18 MB/s (the README's measured floor).
+    assert int(processor["Timeout"]) * 18e6 >= int(params["MaxUploadBytes"]["MaxValue"])
+    upload = tpl["Resources"]["UploadFunction"]
+    variables = env(tpl, upload)
+    assert variables["MULTIPART_THRESHOLD"] == {"Ref": "MultipartThreshold"}
+    assert variables["MULTIPART_PART_BYTES"] == {"Ref": "MultipartPartBytes"}
+
+
+def test_incomplete_uploads_outlive_their_record_and_no_longer(tpl):
+    (bucket,) = resources(tpl, "AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    (abort,) = [r["AbortIncompleteMultipartUpload"] for r in rules if "AbortIncompleteMultipartUpload" in r]
+    ttl = tpl["Parameters"]["PendingTtlSeconds"]
+    assert abort["DaysAfterInitiation"] * 86400 >= int(ttl["MaxValue"]), "resumable while the record lives"
+
+
+def test_browsers_may_delete_and_read_part_etags(tpl):
+    (api,) = resources(tpl, "AWS::Serverless::HttpApi").values()
+    assert "DELETE" in api["Properties"]["CorsConfiguration"]["AllowMethods"]
+    (bucket,) = resources(tpl, "AWS::S3::Bucket").values()
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert "PUT" in rule["AllowedMethods"] and "ETag" in rule["ExposedHeaders"]
+
+
+def test_only_the_upload_function_deletes_uploads(tpl):
+    for name, fn in functions(tpl).items():
+        deletes = [
+            r
+            for policy in fn["Properties"].get("Policies", [])
+            for st in policy["Statement"]
+            if st.get("Effect") == "Allow" and "s3:DeleteObject" in actions(st)
+            for r in as_list(st["Resource"])
+        ]
+        if name == "ListFunction":
+            assert deletes == [], "the list function only reads"
+        if name == "UploadFunction":
+            assert len(deletes) == 2, deletes

@@ -161,8 +161,9 @@ pub struct Processor {
     pub store: Arc<dyn ObjectStore>,
     pub bucket: String,
     pub inspector: Inspector,
-    /// How long a claim holds: longer than processing one file takes, shorter than the
-    /// queue's visibility timeout, so a redelivery after a crash finds it expired.
+    /// How long a claim holds at least (and at least until the invocation's deadline): longer
+    /// than processing one file takes, shorter than the queue's visibility timeout, so a
+    /// redelivery after a crash finds it expired.
     pub lease: Duration,
     /// The queue's `maxReceiveCount`: the delivery that would be the last one ends the file
     /// `failed` on a transient error instead of leaving it to the DLQ, and a file claimed
@@ -243,7 +244,12 @@ impl Processor {
         let Some(body) = self.store.open(key).await? else {
             return Ok(Handled::Ignored("object no longer exists"));
         };
-        let lease = Lease::new(now(), self.lease);
+        // A claim holds at least until this invocation must stop, so neither the sweeper nor a
+        // redelivery takes over a large file that is still being read.
+        let hold = delivery
+            .deadline
+            .map_or(self.lease, |d| (d.saturating_duration_since(Instant::now()) + DEADLINE_MARGIN).max(self.lease));
+        let lease = Lease::new(now(), hold);
         let record = match self.catalog.claim(record.id, &lease, now()).await? {
             Claim::Claimed(r) => r,
             Claim::Final => return Ok(Handled::Duplicate),
