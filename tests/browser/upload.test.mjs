@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // `SCREENSHOT=docs/screenshot.png` refreshes the README's picture.
 const SCREENSHOT = path.resolve(ROOT, process.env.SCREENSHOT ?? '.test-run/screenshot.png');
 const WAIT = 30_000;
+const MIB = 1024 * 1024;
 
 // ---------- a valid PNG, made here ----------
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -83,6 +85,8 @@ function startStack() {
   dataDir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
   stack = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dataDir], {
     cwd: ROOT,
+    // Parts of 5 MiB above 6 MiB, so a file of a few MiB goes in parts.
+    env: { ...process.env, MULTIPART_THRESHOLD: String(6 * MIB), MULTIPART_PART_BYTES: String(5 * MIB) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   stack.stderr.on('data', (d) => { stackErr += d; });
@@ -121,6 +125,7 @@ async function withLogs(fn) {
   }
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const uploadRow = (name) => page.locator(`#uploads li.upload[data-filename="${name}"]`);
 
 // ---------- signing in ----------
@@ -396,6 +401,77 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       await carol.locator('#sign-in').waitFor({ state: 'visible', timeout: WAIT });
       assert.match(await carol.locator('#sign-in-error').textContent(), /signed out: .*signature/);
       await carol.context().close();
+    });
+  });
+
+  test('a large file goes in parts, resumes after a reload, and ends processed; cancel deletes', async () => {
+    await withLogs(async () => {
+      // 16 MiB and a bit: parts 1-3 of 5 MiB and a short fourth.
+      const bytes = Buffer.alloc(16 * MIB + 123);
+      for (let i = 0; i < bytes.length; i += 4096) bytes[i] = (i / 4096) % 251;
+      const file = path.join(dataDir, 'big.bin');
+      writeFileSync(file, bytes);
+      const sha = createHash('sha256').update(bytes).digest('hex');
+
+      // Storage answers parts 1 and 2; 3 and 4 hang until the page is reloaded.
+      const partOf = (url) => Number(new URL(url).searchParams.get('partNumber'));
+      const sent = [];
+      page.on('request', (r) => { if (r.method() === 'PUT' && partOf(r.url())) sent.push(partOf(r.url())); });
+      await page.route((url) => url.searchParams.has('partNumber'), (route) => {
+        if (partOf(route.request().url()) <= 2) route.continue();
+      });
+      await page.setInputFiles('#file-input', file);
+      const id = await (await page.waitForFunction(() => {
+        const r = document.querySelector('#uploads li.upload[data-filename="big.bin"]');
+        return r && r.dataset.id ? r.dataset.id : false;
+      }, null, { timeout: WAIT })).jsonValue();
+      const token = await tokenOf(page);
+      const held = async () => (await (await fetch(`${api}/files/${id}/parts`, withToken(token))).json()).parts;
+      const until = Date.now() + WAIT;
+      while ((await held()).length < 2) {
+        assert.ok(Date.now() < until, 'parts 1 and 2 reach storage');
+        await sleep(100);
+      }
+      assert.ok(sent.includes(3) || sent.includes(4), `parts go in parallel: ${sent}`);
+
+      // Reload mid-way: the page remembers the upload and waits for its file.
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await page.reload();
+      const row = uploadRow('big.bin');
+      await page.waitForFunction(() => {
+        const r = document.querySelector('#uploads li.upload[data-filename="big.bin"] .upload-status');
+        return r && r.textContent.startsWith('Paused');
+      }, null, { timeout: WAIT });
+      assert.equal(await row.getAttribute('data-id'), id);
+      sent.length = 0;
+      await page.setInputFiles('#file-input', file);
+      const ended = await (await page.waitForFunction(() => {
+        const r = document.querySelector('#uploads li.upload[data-filename="big.bin"]');
+        const status = r.querySelector('.upload-status').textContent;
+        return status === 'Uploaded' || r.classList.contains('error') ? r.innerText : false;
+      }, null, { timeout: WAIT })).jsonValue();
+      assert.match(ended, /Uploaded/, 'the upload row ends uploaded');
+      await rowReaches(page, id, 'processed');
+      assert.deepEqual([...new Set(sent)].sort(), [3, 4], 'only the missing parts are sent again');
+      const done = await (await fetch(`${api}/files/${id}`, withToken(token))).json();
+      assert.equal(done.sha256, sha, 'the bytes arrived whole and in order');
+      assert.equal(await row.locator('.upload-status').textContent(), 'Uploaded');
+      assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('picasso.resume:'))
+        .map((k) => Object.keys(JSON.parse(localStorage.getItem(k)))).flat().length), 0, 'nothing left to resume');
+
+      // Cancel: a stalled upload in parts is deleted with its record.
+      await page.route((url) => url.searchParams.has('partNumber'), () => {});
+      const other = path.join(dataDir, 'cancel-me.bin');
+      writeFileSync(other, Buffer.alloc(7 * MIB, 7));
+      await page.setInputFiles('#file-input', other);
+      const cancelRow = uploadRow('cancel-me.bin');
+      await cancelRow.locator('button[data-action="cancel"]').waitFor({ timeout: WAIT });
+      const otherId = await cancelRow.getAttribute('data-id');
+      await cancelRow.locator('button[data-action="cancel"]').click();
+      await page.waitForFunction(() => document.querySelector('#uploads li.upload[data-filename="cancel-me.bin"] .upload-status')
+        .textContent === 'Cancelled', null, { timeout: WAIT });
+      assert.equal((await fetch(`${api}/files/${otherId}`, withToken(token))).status, 404, 'deleted');
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
     });
   });
 
