@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.PICASSO_BIN
@@ -472,6 +473,47 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
         .textContent === 'Cancelled', null, { timeout: WAIT });
       assert.equal((await fetch(`${api}/files/${otherId}`, withToken(token))).status, 404, 'deleted');
       await page.unrouteAll({ behavior: 'ignoreErrors' });
+    });
+  });
+
+  test("the README's Uppy example uploads through @uppy/aws-s3 and the file is processed", async () => {
+    await withLogs(async () => {
+      // examples/uppy.mjs bundled for the browser, run in a signed-in page of the stack's origin.
+      const bundle = await build({
+        stdin: {
+          contents: "import { picassoUppy } from './examples/uppy.mjs'; window.picassoUppy = picassoUppy;",
+          resolveDir: ROOT,
+        },
+        nodePaths: [path.join(ROOT, 'tests/browser/node_modules')],
+        bundle: true, format: 'iife', write: false, logLevel: 'silent',
+      });
+      await page.addScriptTag({ content: bundle.outputFiles[0].text });
+      const token = await tokenOf(page);
+      const result = await page.evaluate(async ([api, token]) => {
+        const uppy = window.picassoUppy({ api, token: () => token });
+        const progress = [];
+        uppy.on('upload-progress', (f, p) => progress.push(p.bytesUploaded));
+        uppy.addFile({ name: 'from-uppy.txt', type: 'text/plain', data: new Blob(['sent by Uppy\n'.repeat(500)]) });
+        const r = await uppy.upload();
+        const f = uppy.getFiles()[0];
+        return { ok: r.successful.length, failed: r.failed.map((x) => String(x.error)), id: f.meta.picassoId, progress: progress.length };
+      }, [api, token]);
+      assert.deepEqual(result.failed, []);
+      assert.equal(result.ok, 1);
+      assert.ok(result.progress > 0, 'Uppy reports progress');
+      await rowReaches(page, result.id, 'processed');
+      const file = await (await fetch(`${api}/files/${result.id}`, withToken(token))).json();
+      assert.equal(file.filename, 'from-uppy.txt');
+      assert.equal(file.size, 'sent by Uppy\n'.length * 500);
+      // Refused by the API: Uppy shows Picasso's own message.
+      const refused = await page.evaluate(async ([api, token]) => {
+        const uppy = window.picassoUppy({ api, token: () => token });
+        uppy.addFile({ name: 'bad\u202Ename.txt', type: 'text/plain', data: new Blob(['x']) });
+        const r = await uppy.upload();
+        return r.failed.map((x) => String((x.error && x.error.message) || x.error));
+      }, [api, token]);
+      assert.equal(refused.length, 1);
+      assert.match(refused[0], /filename must not contain invisible or text-direction characters/);
     });
   });
 
