@@ -4,7 +4,7 @@
 //! machine (or, where the reference is the old service, its published figure), one
 //! Markdown table per part so the output pastes straight into the README.
 //!
-//! `picasso-bench [processing|ingest|listing|coldstart|presign]…` (all by default), with
+//! `picasso-bench [processing|ingest|listing|coldstart|presign|multipart]…` (all by default), with
 //! `BENCH_WORK` (scratch directory for generated data), `BENCH_BIN_DIR` (release binaries)
 //! and `BENCH_PYTHON` (a Python with Pillow). `inspect-child` is internal: the RSS probe.
 
@@ -25,7 +25,7 @@ pub struct Env {
     pub python: PathBuf,
 }
 
-const PARTS: [&str; 5] = ["processing", "ingest", "listing", "coldstart", "presign"];
+const PARTS: [&str; 6] = ["processing", "ingest", "listing", "coldstart", "presign", "multipart"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +52,7 @@ fn main() -> anyhow::Result<()> {
             "listing" => rt.block_on(stack::listing(&env))?,
             "coldstart" => rt.block_on(coldstart::run(&env))?,
             "presign" => rt.block_on(presign::run())?,
+            "multipart" => rt.block_on(stack::multipart(&env))?,
             _ => unreachable!(),
         }
     }
