@@ -115,6 +115,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let fs = s3s_fs::FileSystem::new(&objects).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, &objects, events.clone()));
     let creds = Credentials::generate();
+    storage::rebind_uploads(&objects, &creds.access_key_id)?;
     builder.set_auth(s3s::auth::SimpleAuth::from_single(creds.access_key_id.as_str(), creds.secret_access_key.clone()));
     let s3_listener = TcpListener::bind((opts.host, opts.s3_port)).await.context("binding the S3 port")?;
     let s3_addr = s3_listener.local_addr()?;

@@ -323,6 +323,21 @@ impl NotifyingStore {
     }
 }
 
+/// s3s-fs binds each multipart upload to the access key that created it, and each run has
+/// its own: at start-up the uploads left in progress pass to this run's key, so they resume.
+pub fn rebind_uploads(root: &Path, access_key_id: &str) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with(".upload-") && name.ends_with(".json") {
+            std::fs::write(&path, serde_json::to_vec(&Some(access_key_id))?)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// The endpoint as an HTTP service, answering browsers' CORS preflights the way the
 /// template's bucket CORS rule does (PUT/GET/HEAD, ETag exposed), for the given origins
 /// only: those that serve the page. Every response says `X-Content-Type-Options: nosniff`.

@@ -42,7 +42,10 @@ async fn http_event(app: &MemoryApp, text: &str) -> (u16, Value) {
     let req = lambda_http::request::from_str(text).expect("an API Gateway HTTP API event");
     let req = req.map(|b| axum::body::Body::from(b.to_vec()));
     // The route decides which function's router serves it, as in template.yaml.
-    let router = if req.uri().path() == "/upload" {
+    let path = req.uri().path();
+    let writes =
+        path == "/upload" || req.method() == "DELETE" || path.ends_with("/parts") || path.ends_with("/complete");
+    let router = if writes {
         picasso::api::upload_router(app.state.clone())
     } else {
         picasso::api::list_router(app.state.clone())
@@ -78,6 +81,22 @@ async fn check(name: &str, text: &str) {
                 _ => &[],                  // the cursor points at A: nothing older
             };
             assert_eq!(ids, expected);
+        }
+        "upload-multipart.json" => {
+            let app = MemoryApp::with_config(common::test_config_with(&[("MAX_UPLOAD_BYTES", "5368709120")]));
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!(s, 201, "{b}");
+            let up = &b["upload"];
+            assert_eq!((up["method"].as_str(), up["part_count"].as_u64()), (Some("MULTIPART"), Some(13)), "{b}");
+            assert_eq!(app.store.uploads_in_progress(), 1);
+        }
+        "delete.json" => {
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, b), (204, Value::Null));
+            assert!(app.catalog.get(FileId::parse(A).unwrap()).await.unwrap().is_none());
+            assert!(app.store.get_bytes(&format!("uploads/{A}")).is_none());
+            let (s, b) = http_event(&app, text).await;
+            assert_eq!((s, error_code(&b)), (404, "not_found"), "once");
         }
         "get.json" => {
             let (s, b) = http_event(&app, text).await;
@@ -145,7 +164,7 @@ async fn every_event_file_runs_through_its_handler() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert!(names.len() >= 15, "{names:?}");
+    assert!(names.len() >= 17, "{names:?}");
     for name in &names {
         let text = std::fs::read_to_string(repo_path("events").join(name)).unwrap();
         check(name, &text).await;

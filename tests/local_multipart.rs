@@ -189,3 +189,34 @@ fn image_png() -> Vec<u8> {
     enc.write_header().unwrap().write_image_data(&[120; 40 * 30 * 3]).unwrap();
     out
 }
+
+#[tokio::test]
+async fn an_upload_in_parts_resumes_across_a_restart_of_the_stack() {
+    let data_dir = temp_dir("multipart-restart");
+    let env = [("MULTIPART_THRESHOLD", "6291456"), ("MULTIPART_PART_BYTES", "5242880")];
+    let stack = Stack::start(&data_dir, &[], &env);
+    let http = client();
+    let alice = stack.sign_in(&http, "alice").await;
+    let data: Vec<u8> = (0..7 * MIB).map(|i| (i / 4096) as u8).collect();
+    let body = json!({"filename": "r.bin", "content_type": "application/octet-stream", "size": data.len()});
+    let (_, file) = post(&alice, "/upload", body).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    let (_, signed) = post(&alice, &format!("/files/{id}/parts"), json!({"part_numbers": [1]})).await;
+    assert_eq!(put_part(&http, &signed["parts"][0], slice(&data, 5 * MIB, 1)).await.0, 200);
+    stack.stop();
+
+    // Another run: other S3 credentials, the same upload.
+    let stack = Stack::start(&data_dir, &[], &env);
+    let alice = stack.sign_in(&http, "alice").await;
+    let listed = alice.get_json(&format!("/files/{id}/parts"), 200).await;
+    assert_eq!(listed["parts"].as_array().map(Vec::len), Some(1), "{listed}");
+    let (_, signed) = post(&alice, &format!("/files/{id}/parts"), json!({"part_numbers": [2]})).await;
+    let (s, etag) = put_part(&http, &signed["parts"][0], slice(&data, 5 * MIB, 2)).await;
+    assert_eq!(s, 200);
+    let parts = json!([{"part_number": 1, "etag": listed["parts"][0]["etag"]}, {"part_number": 2, "etag": etag}]);
+    let (s, done) = post(&alice, &format!("/files/{id}/complete"), json!({"parts": parts})).await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(until_final(&alice, &id).await["sha256"].as_str(), Some(hex(&data).as_str()));
+    stack.stop();
+    std::fs::remove_dir_all(data_dir).unwrap();
+}

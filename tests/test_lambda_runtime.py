@@ -65,9 +65,9 @@ def watch(function: str):
         log.close()
 
 
-def api_event(method: str, path: str, body: dict | None = None, query: str = "") -> dict:
-    """An API Gateway HTTP API event shaped like events/*.json."""
-    event = json.loads((EVENTS / "list.json").read_text())
+def api_event(method: str, path: str, body: dict | None = None, query: str = "", claims_of: str = "list.json") -> dict:
+    """An API Gateway HTTP API event shaped like events/*.json (with the caller of `claims_of`)."""
+    event = json.loads((EVENTS / claims_of).read_text())
     event.update(routeKey=f"{method} {path}", rawPath=path, rawQueryString=query,
                  queryStringParameters=dict(p.split("=", 1) for p in query.split("&") if p) or None,
                  body=json.dumps(body) if body is not None else None, isBase64Encoded=False)
@@ -100,6 +100,16 @@ def test_event_files_through_each_function():
         assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
         big = invoke("upload-too-large.json")
         assert (big["statusCode"], body(big)["error"]["code"]) == (413, "too_large")
+        # Above MULTIPART_THRESHOLD the function creates the multipart upload in the bucket.
+        multi = invoke("upload-multipart.json")
+        assert multi["statusCode"] == 201, multi
+        upload = body(multi)["upload"]
+        assert (upload["method"], upload["part_size"], upload["part_count"]) == ("MULTIPART", 16 << 20, 13), upload
+        parts = invoke(api_event("GET", f"/files/{body(multi)['id']}/parts", claims_of="upload-multipart.json"))
+        assert (parts["statusCode"], body(parts)["parts"]) == (200, []), parts
+        # Writes live in the upload function; the event's file does not exist in the emulator.
+        gone = invoke("delete.json")
+        assert (gone["statusCode"], body(gone)["error"]["code"]) == (404, "not_found")
     with watch("list") as invoke:
         for name in ("list.json", "list-status.json", "list-cursor.json"):
             resp = invoke(name)
