@@ -142,7 +142,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let state = AppState { catalog: catalog.clone(), store: store.clone(), config, auth: auth.authenticator };
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
-        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
         .allow_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION]);
     let api = picasso::api::router(state)
         .merge(auth.routes)
@@ -213,7 +213,7 @@ async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::
     // Nothing is in flight yet: every pending file is looked at, whatever its age.
     let grace = std::mem::replace(&mut sweeper.pending_grace, Duration::ZERO);
     let swept = sweeper.sweep(now).await?;
-    catalog.purge_expired(now)?;
+    purge(catalog, &sweeper.store, now).await?;
     sweeper.pending_grace = grace;
     let catalog = catalog.clone();
     tokio::spawn(async move {
@@ -222,12 +222,29 @@ async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::
         loop {
             every.tick().await;
             let now = picasso::domain::now();
-            if let Err(e) = sweeper.sweep(now).await.and_then(|_| catalog.purge_expired(now)) {
+            let swept = match sweeper.sweep(now).await {
+                Ok(_) => purge(&catalog, &sweeper.store, now).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = swept {
                 tracing::warn!(error = format!("{e:#}"), "sweep failed; next one in a minute");
             }
         }
     });
     Ok(swept.arrived + swept.expired_leases)
+}
+
+/// Drops expired pending records, as DynamoDB's TTL would, and aborts the multipart uploads
+/// they waited for, as the bucket's lifecycle rule would: no parts are left behind.
+async fn purge(
+    catalog: &SqliteCatalog,
+    store: &Arc<dyn ObjectStore>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    for (id, upload_id) in catalog.purge_expired(now)? {
+        store.abort_multipart(id.object_key(), &upload_id).await?;
+    }
+    Ok(())
 }
 
 /// Lets tests and benchmarks reach the catalog behind a running stack's data directory.

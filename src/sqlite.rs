@@ -87,11 +87,21 @@ impl SqliteCatalog {
         )?)
     }
 
-    /// Drops pending records past their expiry, as DynamoDB's TTL does.
-    pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?)
+    /// Drops pending records past their expiry, as DynamoDB's TTL does; returns the multipart
+    /// uploads they were waiting for (the bucket's lifecycle rule aborts those on AWS).
+    pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(FileId, String)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let uploads = tx
+            .prepare_cached(
+                "SELECT id, upload_id FROM files
+                 WHERE status = 'pending' AND expires_at < ?1 AND upload_id IS NOT NULL",
+            )?
+            .query_map(params![now.timestamp()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?;
+        tx.commit()?;
+        Ok(uploads.into_iter().filter_map(|(id, upload)| Some((FileId::parse(&id)?, upload))).collect())
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.

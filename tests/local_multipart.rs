@@ -220,3 +220,39 @@ async fn an_upload_in_parts_resumes_across_a_restart_of_the_stack() {
     stack.stop();
     std::fs::remove_dir_all(data_dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_abandoned_upload_in_parts_is_aborted_when_its_record_expires() {
+    let data_dir = temp_dir("multipart-expiry");
+    let env = [
+        ("MULTIPART_THRESHOLD", "6291456"),
+        ("MULTIPART_PART_BYTES", "5242880"),
+        ("PENDING_TTL_SECS", "1"),
+        ("UPLOAD_URL_TTL_SECS", "1"),
+    ];
+    let stack = Stack::start(&data_dir, &[], &env);
+    let http = client();
+    let alice = stack.sign_in(&http, "alice").await;
+    let body = json!({"filename": "gone.bin", "content_type": "application/octet-stream", "size": 7 * MIB});
+    let (_, file) = post(&alice, "/upload", body).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    // (No part is sent: a URL that lives one second could expire on the way.)
+    let registered = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir.join("objects"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(".upload"))
+            .collect()
+    };
+    assert_eq!(registered(&data_dir).len(), 1, "the upload exists in storage");
+    stack.stop();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+
+    // The next start drops the expired record, as DynamoDB's TTL would, and its parts with it.
+    let stack = Stack::start(&data_dir, &[], &env);
+    let alice = stack.sign_in(&http, "alice").await;
+    alice.get_json(&format!("/files/{id}"), 404).await;
+    assert_eq!(registered(&data_dir), Vec::<String>::new(), "aborted");
+    stack.stop();
+    std::fs::remove_dir_all(data_dir).unwrap();
+}
