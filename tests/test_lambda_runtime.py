@@ -30,35 +30,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def watch(function: str):
-    """`cargo lambda watch` for one function; yields an invoke(event) -> response function."""
-    port = free_port()
-    log = open(ROOT / ".test-run" / f"watch-{function}.log", "w")
-    proc = subprocess.Popen(
-        ["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes",
-         "--manifest-path", str(ROOT / "functions" / function / "Cargo.toml")],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+@pytest.fixture(scope="module")
+def invoke():
+    """`cargo lambda watch` at the repository root, as the README shows it: one emulator
+    serving all three functions on port 9000 (cargo-lambda's default); yields
+    invoke(function, event) -> response, through `cargo lambda invoke`."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 9000), timeout=1):
+        pytest.fail("port 9000 is taken: `cargo lambda watch` serves there by default; stop what holds it")
+    log = open(ROOT / ".test-run" / "watch.log", "w")
+    proc = subprocess.Popen(["cargo", "lambda", "watch"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 9000), timeout=1):
                 break
-            assert proc.poll() is None, f"cargo lambda watch exited: see .test-run/watch-{function}.log"
+            assert proc.poll() is None, "cargo lambda watch exited: see .test-run/watch.log"
             time.sleep(0.2)
 
-        def invoke(event: dict | str) -> dict:
-            args = ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--output-format", "json"]
+        def call(function: str, event: dict | str) -> dict:
+            args = ["cargo", "lambda", "invoke", function]
             if isinstance(event, str):
-                args += ["--data-file", str(EVENTS / event)]
+                args += ["--data-file", f"events/{event}"]
             else:
                 args += ["--data-ascii", json.dumps(event)]
             out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
             assert out.returncode == 0, f"invoke {function} failed: {out.stderr}\n{out.stdout}"
             return json.loads(out.stdout)
 
-        yield invoke
+        yield call
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
@@ -90,66 +90,73 @@ def sqs_batch() -> dict | None:
                              body=m["Body"], md5OfBody=m["MD5OfBody"]) for m in msgs]}
 
 
-def test_event_files_through_each_function():
-    with watch("upload") as invoke:
-        ok = invoke("upload-valid.json")
-        assert ok["statusCode"] == 201, ok
-        assert body(ok)["status"] == "pending"
-        assert body(ok)["upload"]["headers"] == {"content-type": "image/png", "if-none-match": "*"}, body(ok)
-        bad = invoke("upload-invalid.json")
-        assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
-        big = invoke("upload-too-large.json")
-        assert (big["statusCode"], body(big)["error"]["code"]) == (413, "too_large")
-        # Above MULTIPART_THRESHOLD the function creates the multipart upload in the bucket.
-        multi = invoke("upload-multipart.json")
-        assert multi["statusCode"] == 201, multi
-        upload = body(multi)["upload"]
-        assert (upload["method"], upload["part_size"], upload["part_count"]) == ("MULTIPART", 16 << 20, 13), upload
-        parts = invoke(api_event("GET", f"/files/{body(multi)['id']}/parts", claims_of="upload-multipart.json"))
-        assert (parts["statusCode"], body(parts)["parts"]) == (200, []), parts
-        # Writes live in the upload function; the event's file does not exist in the emulator.
-        gone = invoke("delete.json")
-        assert (gone["statusCode"], body(gone)["error"]["code"]) == (404, "not_found")
-    with watch("list") as invoke:
-        for name in ("list.json", "list-status.json", "list-cursor.json"):
-            resp = invoke(name)
-            assert resp["statusCode"] == 200, (name, resp)
-            assert "items" in body(resp) and "next_cursor" in body(resp)
-        missing = invoke("get-missing.json")
-        assert (missing["statusCode"], body(missing)["error"]["code"]) == (404, "not_found")
-    with watch("processor") as invoke:
-        # Events for objects this deployment never issued are acknowledged, not retried.
-        assert invoke("sqs-s3-test-event.json") == {"batchItemFailures": []}
-        assert invoke("sqs-s3-batch.json") == {"batchItemFailures": []}
-        assert invoke("s3-put.json") is None
-        # The schedule's event runs the sweeper against the emulator's table and queue.
-        swept = invoke("schedule-sweep.json")
-        assert set(swept) == {"expired_leases", "arrived", "waiting"}, swept
+def test_the_readmes_commands_from_the_root(invoke):
+    # Exactly `cargo lambda invoke upload --data-file events/upload-valid.json`, and `cargo run`
+    # still meaning the local stack (its binary is the root package's default-run).
+    ok = invoke("upload", "upload-valid.json")
+    assert ok["statusCode"] == 201, ok
+    run = subprocess.run(["cargo", "run", "--", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "--data-dir" in run.stdout, run.stderr
 
 
-def test_an_upload_through_all_three_functions():
+def test_event_files_through_each_function(invoke):
+    ok = invoke("upload", "upload-valid.json")
+    assert ok["statusCode"] == 201, ok
+    assert body(ok)["status"] == "pending"
+    assert body(ok)["upload"]["headers"] == {"content-type": "image/png", "if-none-match": "*"}, body(ok)
+    bad = invoke("upload", "upload-invalid.json")
+    assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
+    big = invoke("upload", "upload-too-large.json")
+    assert (big["statusCode"], body(big)["error"]["code"]) == (413, "too_large")
+    # Above MULTIPART_THRESHOLD the function creates the multipart upload in the bucket.
+    multi = invoke("upload", "upload-multipart.json")
+    assert multi["statusCode"] == 201, multi
+    upload = body(multi)["upload"]
+    assert (upload["method"], upload["part_size"], upload["part_count"]) == ("MULTIPART", 16 << 20, 13), upload
+    parts = invoke("upload", api_event("GET", f"/files/{body(multi)['id']}/parts", claims_of="upload-multipart.json"))
+    assert (parts["statusCode"], body(parts)["parts"]) == (200, []), parts
+    # Writes live in the upload function; the event's file does not exist in the emulator.
+    gone = invoke("upload", "delete.json")
+    assert (gone["statusCode"], body(gone)["error"]["code"]) == (404, "not_found")
+    for name in ("list.json", "list-status.json", "list-cursor.json"):
+        resp = invoke("list", name)
+        assert resp["statusCode"] == 200, (name, resp)
+        assert "items" in body(resp) and "next_cursor" in body(resp)
+    missing = invoke("list", "get-missing.json")
+    assert (missing["statusCode"], body(missing)["error"]["code"]) == (404, "not_found")
+    # Events for objects this deployment never issued are acknowledged, not retried.
+    assert invoke("processor", "sqs-s3-test-event.json") == {"batchItemFailures": []}
+    assert invoke("processor", "sqs-s3-batch.json") == {"batchItemFailures": []}
+    assert invoke("processor", "s3-put.json") is None
+    # The schedule's event runs the sweeper against the emulator's table and queue.
+    swept = invoke("processor", "schedule-sweep.json")
+    assert set(swept) == {"expired_leases", "arrived", "waiting"}, swept
+
+
+def test_an_upload_through_all_three_functions(invoke):
     data = b"a,b\n1,2\n" * 64
-    with watch("upload") as invoke:
-        resp = invoke(api_event("POST", "/upload", {"filename": "sheet.csv", "content_type": "text/csv", "size": len(data)}))
+    resp = invoke("upload", api_event("POST", "/upload", {"filename": "sheet.csv", "content_type": "text/csv", "size": len(data)}))
     assert resp["statusCode"] == 201, resp
     file = body(resp)
     req = urllib.request.Request(file["upload"]["url"], data=data, method="PUT", headers=file["upload"]["headers"])
     assert urllib.request.urlopen(req).status == 200
 
-    with watch("processor") as invoke, watch("list") as list_fn:
-        deadline = time.time() + 60
-        while True:
-            got = body(list_fn(api_event("GET", f"/files/{file['id']}", query="")))
-            if got["status"] == "processed":
-                break
-            assert time.time() < deadline, got
-            batch = sqs_batch()
-            if batch:
-                failures = invoke(batch)["batchItemFailures"]
-                assert failures == [], failures
-                sqs = boto3.client("sqs")
-                for r in batch["Records"]:
-                    sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=r["receiptHandle"])
-        assert got["processed"] is True and got["size"] == len(data)
-        listed = body(list_fn(api_event("GET", "/files", query="status=processed&limit=1000")))
-        assert file["id"] in [f["id"] for f in listed["items"]]
+    def list_fn(event: dict) -> dict:
+        return invoke("list", event)
+
+    deadline = time.time() + 60
+    while True:
+        got = body(list_fn(api_event("GET", f"/files/{file['id']}", query="")))
+        if got["status"] == "processed":
+            break
+        assert time.time() < deadline, got
+        batch = sqs_batch()
+        if batch:
+            failures = invoke("processor", batch)["batchItemFailures"]
+            assert failures == [], failures
+            sqs = boto3.client("sqs")
+            for r in batch["Records"]:
+                sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=r["receiptHandle"])
+    assert got["processed"] is True and got["size"] == len(data)
+    listed = body(list_fn(api_event("GET", "/files", query="status=processed&limit=1000")))
+    assert file["id"] in [f["id"] for f in listed["items"]]
