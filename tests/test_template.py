@@ -32,6 +32,7 @@ REQUIRED_ROUTES = {
     ("POST", "/files/{id}/parts"),
     ("GET", "/files/{id}/parts"),
     ("POST", "/files/{id}/complete"),
+    ("GET", "/openapi.json"),
 }
 INDEX_KEYS = {
     "by_owner": ("owner", "id"),

@@ -1,6 +1,6 @@
 //! The HTTP API as axum routers, served by `lambda_http` in Lambda and by a TCP listener locally.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,12 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::catalog::{Catalog, Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
 use crate::config::Config;
 use crate::domain::{ContentType, FileId, FileName, FileRecord, FileSize, FileView, MultipartUpload, Status, rfc3339};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::identity::{Authenticator, Caller};
 use crate::integrity::Sha256Digest;
 use crate::multipart::PartPlan;
@@ -53,7 +54,10 @@ fn upload_routes() -> Router<AppState> {
 }
 
 fn list_routes() -> Router<AppState> {
-    Router::new().route("/files", get(list_files)).route("/files/{id}", get(get_file))
+    Router::new()
+        .route("/files", get(list_files))
+        .route("/files/{id}", get(get_file))
+        .route("/openapi.json", get(crate::openapi::serve))
 }
 
 /// Unknown paths and methods get the API's JSON error too.
@@ -68,6 +72,61 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
 
 async fn no_route() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+/// What [`UploadRequest::parse`] reads, as the OpenAPI document describes it (the parser
+/// itself walks the JSON, to give each field its own error code in a stable order).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadBody {
+    /// 1–255 bytes of UTF-8, not a path, no control, invisible or direction-changing
+    /// characters, not ending in a dot or a space.
+    #[schema(min_length = 1, max_length = 255)]
+    filename: String,
+    /// A MIME type, at most with a `charset` parameter; within `ALLOWED_CONTENT_TYPES`.
+    content_type: String,
+    /// Exact size in bytes, at most `MAX_UPLOAD_BYTES` (5 GiB by default). Above
+    /// `MULTIPART_THRESHOLD` (64 MiB) the file is uploaded in parts.
+    #[schema(minimum = 1)]
+    size: u64,
+    /// SHA-256 of the whole file: 64 hex digits or 44 characters of base64. Signed into a
+    /// single PUT (storage refuses other bytes) and checked by processing (`checksum_mismatch`).
+    sha256: Option<String>,
+}
+
+/// The answer to `POST /upload`: the file, and where its bytes go.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created<'a> {
+    #[serde(flatten)]
+    pub file: FileView<'a>,
+    pub upload: UploadTarget,
+}
+
+/// One presigned PUT, or (above `MULTIPART_THRESHOLD`) a multipart upload whose part URLs
+/// come from `POST /files/{id}/parts`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "method")]
+pub enum UploadTarget {
+    #[serde(rename = "PUT")]
+    Put {
+        /// Bound to the key, the content type, the exact length, `If-None-Match: *` and the
+        /// declared SHA-256; send the bytes with `headers`.
+        url: String,
+        /// Signed headers to send: `content-type`, `if-none-match`, `x-amz-checksum-sha256`.
+        headers: BTreeMap<String, String>,
+        #[schema(format = DateTime)]
+        expires_at: String,
+    },
+    #[serde(rename = "MULTIPART")]
+    Multipart {
+        upload_id: String,
+        /// Every part but the last has exactly this many bytes.
+        part_size: u64,
+        part_count: u32,
+        /// Until when the upload can be resumed and completed.
+        #[schema(format = DateTime)]
+        expires_at: String,
+    },
 }
 
 /// The validated body of `POST /upload`.
@@ -111,7 +170,27 @@ impl UploadRequest {
     }
 }
 
-async fn create_upload(caller: Caller, State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+/// Records the file as `pending` and answers where to send its bytes.
+#[utoipa::path(post, path = "/upload", tag = "files", operation_id = "create_upload",
+    request_body = UploadBody,
+    responses(
+        (status = 201, description = "The file, `pending`, and its upload: one PUT or parts", body = Created,
+            links(
+                ("GetFile" = (operation_id = "get_file", parameters(("id" = "$response.body#/id")))),
+                ("ListFiles" = (operation_id = "list_files")),
+                ("ListParts" = (operation_id = "list_parts", parameters(("id" = "$response.body#/id")))),
+                ("DeleteFile" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 400, description = "`invalid_json`, `missing_field`, `invalid_field`, `invalid_filename`, `invalid_size`, `invalid_content_type`, `invalid_sha256`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 413, description = "`too_large`: over `MAX_UPLOAD_BYTES`", body = ErrorBody),
+        (status = 415, description = "`unsupported_content_type`: outside `ALLOWED_CONTENT_TYPES`", body = ErrorBody),
+    ))]
+pub(crate) async fn create_upload(
+    caller: Caller,
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req = UploadRequest::parse(&body, &st.config)?;
     let mut record = FileRecord::pending(caller.owner, req.filename, req.content_type, req.size);
     record.checksum = req.sha256;
@@ -122,26 +201,27 @@ async fn create_upload(caller: Caller, State(st): State<AppState>, body: Bytes) 
         let plan = PartPlan::new(size, st.config.part_bytes);
         let upload_id =
             st.store.create_multipart(record.key(), record.content_type.as_str()).await.map_err(ApiError::internal)?;
+        record.multipart = Some(MultipartUpload { upload_id: upload_id.clone(), part_size: plan.part_size });
         // Resumable for as long as the record waits for its bytes (the bucket's lifecycle
         // rule aborts older uploads, and never sooner).
         let expires_at = record.uploaded_at + st.config.pending_ttl.max(ttl);
-        let upload = json!({
-            "method": "MULTIPART",
-            "upload_id": upload_id,
-            "part_size": plan.part_size,
-            "part_count": plan.count(),
-            "expires_at": rfc3339(&expires_at),
-        });
-        record.multipart = Some(MultipartUpload { upload_id, part_size: plan.part_size });
-        upload
+        UploadTarget::Multipart {
+            upload_id,
+            part_size: plan.part_size,
+            part_count: plan.count(),
+            expires_at: rfc3339(&expires_at),
+        }
     } else {
         let put = st
             .store
             .presign_put(record.key(), record.content_type.as_str(), size, record.checksum.as_ref(), ttl)
             .await
             .map_err(ApiError::internal)?;
-        let headers: Map<String, Value> = put.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-        json!({"method": "PUT", "url": put.url, "headers": headers, "expires_at": rfc3339(&(record.uploaded_at + ttl))})
+        UploadTarget::Put {
+            url: put.url,
+            headers: put.headers.into_iter().collect(),
+            expires_at: rfc3339(&(record.uploaded_at + ttl)),
+        }
     };
     if let Err(e) = st.catalog.insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl)).await {
         if let Some(m) = &record.multipart {
@@ -151,15 +231,20 @@ async fn create_upload(caller: Caller, State(st): State<AppState>, body: Bytes) 
     }
     tracing::info!(file_id = %record.id, size, content_type = record.content_type.as_str(),
         multipart = record.multipart.is_some(), "upload slot issued");
-    let mut body = serde_json::to_value(FileView::from(&record)).map_err(ApiError::internal)?;
-    body["upload"] = upload;
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(Created { file: FileView::from(&record), upload })).into_response())
 }
 
 /// `DELETE /files/{id}`: the upload in progress, the object, its thumbnail, then the record
 /// (last, so a failure half-way is finished by calling again). An event that arrives
 /// afterwards finds no record and deletes what it brought.
-async fn delete_file(
+#[utoipa::path(delete, path = "/files/{id}", tag = "files", operation_id = "delete_file",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 204, description = "Deleted: its upload in progress, bytes, thumbnail and record"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_file(
     caller: Caller,
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -229,7 +314,37 @@ impl ListParams {
     }
 }
 
-async fn list_files(
+/// One page of files, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FilePage<'a> {
+    pub items: Vec<FileView<'a>>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A file with a link to its bytes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FileDetail<'a> {
+    #[serde(flatten)]
+    pub file: FileView<'a>,
+    /// Short-lived presigned GET of the bytes (as an attachment), once processed.
+    pub download_url: Option<String>,
+}
+
+#[utoipa::path(get, path = "/files", tag = "files", operation_id = "list_files",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
+        ("status" = Option<Status>, Query, description = "Only files of this status"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
+        ("scope" = Option<String>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's files, newest first", body = FilePage),
+        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: `scope=all` outside the admin group", body = ErrorBody),
+    ))]
+pub(crate) async fn list_files(
     caller: Caller,
     State(st): State<AppState>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
@@ -239,37 +354,46 @@ async fn list_files(
     let page = st.catalog.list(&p.scope, p.status, p.cursor.as_ref(), p.limit).await.map_err(ApiError::internal)?;
     let mut items = Vec::with_capacity(page.items.len());
     for r in &page.items {
-        items.push(view(&st, r, false).await?);
+        items.push(view(&st, r).await?);
     }
-    Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.encode())})))
+    let body = FilePage { items, next_cursor: page.next.map(|c| c.encode()) };
+    Ok(Json(serde_json::to_value(body).map_err(ApiError::internal)?))
 }
 
-async fn get_file(caller: Caller, State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let record = visible_record(&st, &caller, &id).await?;
-    Ok(Json(view(&st, &record, true).await?))
+#[utoipa::path(get, path = "/files/{id}", tag = "files", operation_id = "get_file",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file, with a download link once processed", body = FileDetail),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+    ))]
+pub(crate) async fn get_file(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = visible_record(&st, &caller, &id).await?;
+    let download_url = match r.status {
+        Status::Processed => Some(
+            st.store
+                .presign_get(&r.key().to_string(), LINK_TTL, Some(r.filename.as_str()))
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
+    let body = FileDetail { file: view(&st, &r).await?, download_url };
+    Ok(Json(serde_json::to_value(body).map_err(ApiError::internal)?))
 }
 
 /// How long the links in file objects stay valid.
 const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
-/// The file object, with short-lived links: the thumbnail's, and the file's own on request.
-async fn view(st: &AppState, r: &FileRecord, with_download: bool) -> Result<Value, ApiError> {
+/// The file object, with its thumbnail's short-lived link.
+async fn view<'a>(st: &AppState, r: &'a FileRecord) -> Result<FileView<'a>, ApiError> {
     let mut v = FileView::from(r);
     if let Some(thumb) = r.analysis.as_ref().and_then(|a| a.thumbnail.as_deref()) {
         v.thumbnail_url = Some(st.store.presign_get(thumb, LINK_TTL, None).await.map_err(ApiError::internal)?);
     }
-    let mut value = serde_json::to_value(v).map_err(ApiError::internal)?;
-    if with_download {
-        let url = match r.status {
-            Status::Processed => Some(
-                st.store
-                    .presign_get(&r.key().to_string(), LINK_TTL, Some(r.filename.as_str()))
-                    .await
-                    .map_err(ApiError::internal)?,
-            ),
-            _ => None,
-        };
-        value["download_url"] = json!(url);
-    }
-    Ok(value)
+    Ok(v)
 }

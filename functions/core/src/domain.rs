@@ -243,7 +243,7 @@ impl FileSize {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -283,8 +283,10 @@ impl fmt::Display for Status {
 }
 
 /// Why a file ended `failed`: a stable code for programs, a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Failure {
+    /// `size_mismatch`, `type_mismatch`, `corrupt_image`, `image_too_large`,
+    /// `checksum_mismatch` or `processing_failed` (see the README's Processing table).
     pub code: String,
     pub message: String,
 }
@@ -413,26 +415,46 @@ fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
 }
 
 /// The file object of the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = File)]
 pub struct FileView<'a> {
+    /// UUIDv7: sorts in creation order.
+    #[schema(value_type = String, format = "uuid")]
     pub id: FileId,
     /// The `sub` of whoever uploaded it (null for records from before owners).
+    #[schema(value_type = Option<String>)]
     pub owner: Option<&'a str>,
+    /// As given: 1–255 bytes of UTF-8, no control, invisible or direction-changing characters.
+    #[schema(value_type = String)]
     pub filename: &'a FileName,
+    /// Lowercase `type/subtype`, or `type/subtype; charset=x`.
+    #[schema(value_type = String)]
     pub content_type: &'a ContentType,
+    /// Declared size in bytes.
+    #[schema(value_type = u64, minimum = 1)]
     pub size: FileSize,
     pub status: Status,
-    /// The original service's flag, kept for its clients.
+    /// The original service's flag, kept for its clients: `status == processed`.
     pub processed: bool,
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
     pub uploaded_at: DateTime<Utc>,
     #[serde(serialize_with = "ser_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub processed_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<Failure>)]
     pub error: Option<&'a Failure>,
+    /// SHA-256 of the stored bytes (hex), once processed.
+    #[schema(value_type = Option<String>)]
     pub sha256: Option<&'a str>,
+    /// MIME type detected from the content.
+    #[schema(value_type = Option<String>)]
     pub detected_type: Option<&'a str>,
+    /// Type-specific results: `width`, `height`, `format` for images; `utf8`, `lines`, `words`,
+    /// `chars` (and `json_valid`) for text.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
-    /// Short-lived presigned GET of the thumbnail, filled in by the API.
+    /// Short-lived presigned GET of the thumbnail (images).
     pub thumbnail_url: Option<String>,
 }
 

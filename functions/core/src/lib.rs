@@ -14,6 +14,7 @@ pub mod integrity;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod multipart;
+pub mod openapi;
 pub mod processor;
 pub mod store;
 pub mod sweeper;

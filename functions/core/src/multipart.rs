@@ -5,19 +5,83 @@
 //! - `POST /files/{id}/complete` checks the parts against storage and assembles them,
 //!   write-once; storage's ObjectCreated event then feeds the processor as for a single PUT.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::api::{AppState, visible_record};
 use crate::domain::{FileRecord, FileView, MultipartUpload, Status, rfc3339};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
 use crate::store::{Completion, StoredPart};
+
+/// `POST /files/{id}/parts`'s body, as [`parse_part_numbers`] reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PartNumbersBody {
+    /// Distinct numbers from 1 to `part_count`, at most 100.
+    #[schema(min_items = 1, max_items = 100)]
+    part_numbers: Vec<u32>,
+}
+
+/// `POST /files/{id}/complete`'s body, as [`parse_completed`] reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CompleteBody {
+    /// Every part from 1 to `part_count` once, in any order.
+    parts: Vec<CompletedPartBody>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CompletedPartBody {
+    part_number: u32,
+    /// The `ETag` the part's PUT answered (quotes optional).
+    etag: String,
+}
+
+/// Part URLs, each bound to its part's exact length.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedParts {
+    pub parts: Vec<SignedPart>,
+    /// When these URLs stop working; ask again for fresh ones at any time.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedPart {
+    pub part_number: u32,
+    /// PUT the part's bytes here.
+    pub url: String,
+    /// Signed headers to send with it (none today).
+    pub headers: BTreeMap<String, String>,
+    /// The part's exact length.
+    pub size: u64,
+}
+
+/// What storage holds of a multipart upload: where a client resumes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PartsHeld {
+    pub upload_id: String,
+    pub part_size: u64,
+    pub part_count: u32,
+    pub parts: Vec<HeldPart>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldPart {
+    pub part_number: u32,
+    pub etag: String,
+    pub size: u64,
+}
 
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
@@ -209,12 +273,22 @@ pub fn routes() -> Router<AppState> {
         .route("/files/{id}/complete", post(complete))
 }
 
-async fn sign_parts(
+#[utoipa::path(post, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "sign_parts",
+    params(("id" = String, Path, description = "The file's id")),
+    request_body = PartNumbersBody,
+    responses(
+        (status = 200, description = "A fresh URL for each part asked for", body = SignedParts),
+        (status = 400, description = "`invalid_json`, `invalid_part_numbers`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        (status = 409, description = "`not_multipart`, `upload_closed`", body = ErrorBody),
+    ))]
+pub(crate) async fn sign_parts(
     caller: Caller,
     State(st): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SignedParts>, ApiError> {
     let (record, upload, plan) = open_upload(&st, &caller, &id).await?;
     let numbers = parse_part_numbers(&body, &plan)?;
     let ttl = st.config.upload_url_ttl;
@@ -223,32 +297,44 @@ async fn sign_parts(
         let size = plan.len(n);
         let put =
             st.store.presign_part(record.key(), &upload.upload_id, n, size, ttl).await.map_err(ApiError::internal)?;
-        let headers: Map<String, Value> = put.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-        parts.push(json!({"part_number": n, "url": put.url, "headers": headers, "size": size}));
+        parts.push(SignedPart { part_number: n, url: put.url, headers: put.headers.into_iter().collect(), size });
     }
     let expires_at = crate::domain::now() + ttl;
-    Ok(Json(json!({"parts": parts, "expires_at": rfc3339(&expires_at)})))
+    Ok(Json(SignedParts { parts, expires_at: rfc3339(&expires_at) }))
 }
 
-async fn list_parts(
+#[utoipa::path(get, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "list_parts",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The parts storage holds so far", body = PartsHeld),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        (status = 409, description = "`not_multipart`, `upload_closed`", body = ErrorBody),
+    ))]
+pub(crate) async fn list_parts(
     caller: Caller,
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PartsHeld>, ApiError> {
     let (record, upload, plan) = open_upload(&st, &caller, &id).await?;
     let stored =
         st.store.list_parts(record.key(), &upload.upload_id).await.map_err(ApiError::internal)?.ok_or_else(closed)?;
-    let parts: Vec<Value> =
-        stored.iter().map(|p| json!({"part_number": p.number, "etag": p.etag, "size": p.size})).collect();
-    Ok(Json(json!({
-        "upload_id": upload.upload_id,
-        "part_size": plan.part_size,
-        "part_count": plan.count(),
-        "parts": parts,
-    })))
+    let parts = stored.into_iter().map(|p| HeldPart { part_number: p.number, etag: p.etag, size: p.size }).collect();
+    Ok(Json(PartsHeld { upload_id: upload.upload_id, part_size: plan.part_size, part_count: plan.count(), parts }))
 }
 
-async fn complete(
+#[utoipa::path(post, path = "/files/{id}/complete", tag = "uploads in parts", operation_id = "complete_upload",
+    params(("id" = String, Path, description = "The file's id")),
+    request_body = CompleteBody,
+    responses(
+        (status = 200, description = "Assembled; the file, still `pending` until processed", body = FileView),
+        (status = 400, description = "`invalid_json`, `invalid_parts`, `etag_mismatch`, `part_size_mismatch`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        (status = 409, description = "`not_multipart`, `upload_closed`, `parts_missing`", body = ErrorBody),
+        (status = 412, description = "`already_exists`: the file's bytes are already stored", body = ErrorBody),
+    ))]
+pub(crate) async fn complete(
     caller: Caller,
     State(st): State<AppState>,
     Path(id): Path<String>,
