@@ -21,6 +21,9 @@ eval "$(infra/emulator.sh start)"
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== The API from openapi.json, property-based (schemathesis against the local stack)"
+infra/schemathesis.sh 50
+
 echo "== Web page in a real browser (Chromium + Playwright)"
 infra/setup-browser.sh
 (cd tests/browser && node --test)

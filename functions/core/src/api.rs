@@ -80,17 +80,29 @@ async fn no_route() -> ApiError {
 #[allow(dead_code)]
 pub struct UploadBody {
     /// 1–255 bytes of UTF-8, not a path, no control, invisible or direction-changing
-    /// characters, not ending in a dot or a space.
-    #[schema(min_length = 1, max_length = 255)]
+    /// characters (Unicode format characters, line and paragraph separators), not ending in a
+    /// dot or a space. (The pattern spells out those of the Basic Multilingual Plane: no control
+    /// character, path separator, format character or line or paragraph separator anywhere, no
+    /// dot or white space at the end.)
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*[^\u0000-\u0020\u007f-\u00a0/\\.\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb]$"
+    )]
     filename: String,
-    /// A MIME type, at most with a `charset` parameter; within `ALLOWED_CONTENT_TYPES`.
+    /// A MIME type (`type/subtype`), at most with a `charset` parameter; within
+    /// `ALLOWED_CONTENT_TYPES` (any by default).
+    #[schema(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(; ?charset=[A-Za-z0-9!#$%&'+^_`~-]{1,40})?$"
+    )]
     content_type: String,
-    /// Exact size in bytes, at most `MAX_UPLOAD_BYTES` (5 GiB by default). Above
-    /// `MULTIPART_THRESHOLD` (64 MiB) the file is uploaded in parts.
-    #[schema(minimum = 1)]
+    /// Exact size in bytes, at most `MAX_UPLOAD_BYTES` (5 GiB by default, `413 too_large`
+    /// above). Above `MULTIPART_THRESHOLD` (64 MiB) the file is uploaded in parts.
+    #[schema(minimum = 1, maximum = 5368709120_u64)]
     size: u64,
     /// SHA-256 of the whole file: 64 hex digits or 44 characters of base64. Signed into a
     /// single PUT (storage refuses other bytes) and checked by processing (`checksum_mismatch`).
+    #[schema(pattern = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$")]
     sha256: Option<String>,
 }
 
@@ -286,7 +298,7 @@ pub struct ListParams {
 impl ListParams {
     pub fn parse(q: &HashMap<String, String>, caller: &Caller) -> Result<Self, ApiError> {
         let scope = match q.get("scope").map(String::as_str) {
-            None | Some("") | Some("mine") => Scope::Owner(caller.owner.clone()),
+            None | Some("mine") => Scope::Owner(caller.owner.clone()),
             Some("all") if caller.admin => Scope::All,
             Some("all") => return Err(ApiError::forbidden("scope=all lists everyone's files: admins only")),
             Some(_) => return Err(ApiError::bad_request("invalid_scope", "scope must be mine or all")),
@@ -298,7 +310,7 @@ impl ListParams {
             })?,
         };
         let status = match q.get("status").map(String::as_str) {
-            None | Some("") => None,
+            None => None,
             Some(s) => Some(s.parse::<Status>().map_err(|_| {
                 ApiError::bad_request(
                     "invalid_status",
@@ -312,6 +324,15 @@ impl ListParams {
         };
         Ok(Self { scope, limit, status, cursor })
     }
+}
+
+/// `scope` of `GET /files`, as [`ListParams::parse`] reads it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ListScope {
+    Mine,
+    All,
 }
 
 /// One page of files, newest first.
@@ -336,7 +357,7 @@ pub struct FileDetail<'a> {
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
         ("status" = Option<Status>, Query, description = "Only files of this status"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
-        ("scope" = Option<String>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
+        ("scope" = Option<ListScope>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
     ),
     responses(
         (status = 200, description = "The caller's files, newest first", body = FilePage),

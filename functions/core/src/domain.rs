@@ -230,6 +230,11 @@ impl FileSize {
             (Some(b), ..) if b > max => Err(ApiError::too_large(b, max)),
             (Some(b), ..) => Ok(Self(b)),
             (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large(f, max)),
+            // 18929.0 is the integer 18929 to JSON Schema (and to clients that only have floats).
+            (None, None, Some(f)) if f >= 1.0 && f.fract() == 0.0 => Ok(Self(f as u64)),
+            (None, None, Some(f)) if f.fract() == 0.0 => {
+                Err(ApiError::bad_request("invalid_size", "size must be at least 1 byte"))
+            }
             _ => Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes")),
         }
     }
@@ -615,6 +620,10 @@ mod tests {
         let max = 100;
         assert_eq!(FileSize::parse(&json!(1), max).unwrap().bytes(), 1);
         assert_eq!(FileSize::parse(&json!(100), max).unwrap().bytes(), 100);
+        // Found by schemathesis: a whole number written as a float is that number.
+        assert_eq!(FileSize::parse(&json!(42.0), max).unwrap().bytes(), 42);
+        assert_eq!(FileSize::parse(&json!(0.0), max).unwrap_err().code, "invalid_size");
+        assert_eq!(FileSize::parse(&json!(-3.0), max).unwrap_err().code, "invalid_size");
         let code = |v| {
             let e = FileSize::parse(&v, max).unwrap_err();
             (e.status.as_u16(), e.code)

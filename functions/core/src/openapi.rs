@@ -28,6 +28,7 @@ use crate::identity::Caller;
         crate::multipart::complete,
         serve,
     ),
+    components(schemas(crate::api::ListScope)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]
