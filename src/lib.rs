@@ -144,8 +144,10 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
         .allow_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
         .allow_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION]);
+    let metrics = prometheus()?;
     let api = picasso::api::router(state)
         .merge(auth.routes)
+        .route("/metrics", get(move || std::future::ready(metrics.render_response())))
         .route("/", get(|| async { Html(include_str!("web/index.html")) }))
         .layer(cors);
     let (shutdown, stopped) = watch::channel(false);
@@ -163,6 +165,29 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         0
     };
     Ok(Running { api: api_addr, s3: s3_addr, recovered, dev_issuer: auth.dev, shutdown, servers })
+}
+
+/// The process's metrics recorder (one per process, whatever the stacks it starts).
+#[derive(Clone)]
+struct Metrics(metrics_exporter_prometheus::PrometheusHandle);
+
+impl Metrics {
+    /// Prometheus text exposition format, what a scraper reads.
+    fn render_response(&self) -> impl axum::response::IntoResponse + use<> {
+        ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], self.0.render())
+    }
+}
+
+fn prometheus() -> anyhow::Result<Metrics> {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(Metrics(h.clone()));
+    }
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    picasso::metrics::describe();
+    Ok(Metrics(HANDLE.get_or_init(|| handle).clone()))
 }
 
 /// The stack's own URL, as a client on this machine reaches it: the dev issuer's `iss`.

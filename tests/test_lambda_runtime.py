@@ -160,3 +160,42 @@ def test_an_upload_through_all_three_functions(invoke):
     assert got["processed"] is True and got["size"] == len(data)
     listed = body(list_fn(api_event("GET", "/files", query="status=processed&limit=1000")))
     assert file["id"] in [f["id"] for f in listed["items"]]
+
+
+def emf_documents() -> list[dict]:
+    """The CloudWatch Embedded Metric Format documents the functions wrote so far."""
+    docs = []
+    for line in (ROOT / ".test-run" / "watch.log").read_text(errors="replace").splitlines():
+        start = line.find('{"_aws"')
+        if start >= 0:
+            docs.append(json.loads(line[start:]))
+    return docs
+
+
+def test_each_function_writes_emf_metrics_for_its_invocation(invoke):
+    before = len(emf_documents())
+    invoke("upload", "upload-valid.json")
+    invoke("upload", "upload-multipart.json")
+    invoke("processor", "s3-put.json")
+    time.sleep(0.5)  # stdout reaches the log through cargo lambda's pipe
+    docs = emf_documents()[before:]
+    assert docs, "no EMF document after the invocations"
+    for doc in docs:
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "Picasso"
+        assert all(dims[0] == "service" for dims in directive["Dimensions"]), directive
+        for metric in directive["Metrics"]:
+            assert metric["Name"] in doc, (metric, doc)
+        assert doc["request_id"] and doc["service"] in ("upload", "list", "processor"), doc
+    uploads = [d for d in docs if "uploads_issued" in d]
+    assert sorted((d["method"], d["uploads_issued"]) for d in uploads) == [("multipart", 1), ("single", 1)], uploads
+    granted = sorted(d["upload_bytes_granted"] for d in docs if "upload_bytes_granted" in d)
+    assert granted == [12345, 209715200], granted
+    units = {m["Name"]: m.get("Unit") for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["upload_bytes_granted"] == "Bytes" and units["uploads_issued"] == "Count", units
+    # The S3 event is for a bucket not this deployment's: acknowledged, counted with its reason.
+    ignored = [d for d in docs if "events_ignored" in d]
+    assert [(d["service"], d["reason"]) for d in ignored] == [("processor", "event for another bucket")], ignored
+    # Every function's first invocation counted a cold start.
+    cold = {d["service"] for d in emf_documents() if d.get("cold_starts") == 1}
+    assert cold >= {"upload", "processor"}, cold

@@ -243,6 +243,7 @@ pub(crate) async fn create_upload(
     }
     tracing::info!(file_id = %record.id, size, content_type = record.content_type.as_str(),
         multipart = record.multipart.is_some(), "upload slot issued");
+    crate::metrics::upload_issued(record.multipart.is_some(), size);
     Ok((StatusCode::CREATED, Json(Created { file: FileView::from(&record), upload })).into_response())
 }
 

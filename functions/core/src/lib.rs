@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod integrity;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod metrics;
 pub mod multipart;
 pub mod openapi;
 pub mod processor;

@@ -257,6 +257,9 @@ impl Processor {
             // Retried later: by then the holder has finished, or its lease has run out.
             Claim::Busy => anyhow::bail!("file {} is being processed under another lease", record.id),
         };
+        if record.attempts > 1 {
+            crate::metrics::claim_taken_over();
+        }
         if record.attempts > self.max_receive_count {
             let msg = format!(
                 "processing never finished in {} attempts (each ended by a crash or a timeout)",
@@ -264,7 +267,8 @@ impl Processor {
             );
             return self.give_up(&record, &lease, msg).await;
         }
-        let work = self.process(&record, body, &lease);
+        let started = Instant::now();
+        let work = self.process(&record, body, &lease, started);
         let result = match delivery.deadline {
             Some(d) => tokio::time::timeout_at(d, work)
                 .await
@@ -293,7 +297,10 @@ impl Processor {
         tracing::error!(file_id = %record.id, message, "giving up on the file");
         let outcome = Outcome::failed("processing_failed", message);
         Ok(match self.catalog.finish(record.id, lease, &outcome, now()).await? {
-            Transition::Applied => Handled::Finished(outcome),
+            Transition::Applied => {
+                crate::metrics::finished(record, &outcome, std::time::Duration::ZERO);
+                Handled::Finished(outcome)
+            }
             Transition::Skipped => Handled::Duplicate,
         })
     }
@@ -303,6 +310,7 @@ impl Processor {
         record: &FileRecord,
         body: crate::store::ObjectReader,
         lease: &Lease,
+        started: Instant,
     ) -> anyhow::Result<Handled> {
         let mut inspection = self.inspector.inspect(record, body).await?;
         if let (Some(declared), Outcome::Processed(analysis)) = (&record.checksum, &inspection.outcome)
@@ -323,7 +331,10 @@ impl Processor {
             thumbnail = Some(key);
         }
         Ok(match self.catalog.finish(record.id, lease, &inspection.outcome, now()).await? {
-            Transition::Applied => Handled::Finished(inspection.outcome),
+            Transition::Applied => {
+                crate::metrics::finished(record, &inspection.outcome, started.elapsed());
+                Handled::Finished(inspection.outcome)
+            }
             // Our lease ran out and another processor took over (its result stands), or the
             // file was deleted meanwhile: then nothing of it may stay.
             Transition::Skipped => {
@@ -343,7 +354,15 @@ impl Processor {
         for obj in objects {
             let file_id = ObjectKey::parse(&obj.key).map(|k| k.file_id().to_string());
             match self.handle_object(obj, delivery).await {
-                Ok(h) => tracing::info!(file_id, key = %obj.key, outcome = ?h, "object handled"),
+                Ok(h) => {
+                    match &h {
+                        Handled::Duplicate => crate::metrics::duplicate(),
+                        Handled::Ignored(reason) => crate::metrics::ignored(reason),
+                        Handled::Orphaned => crate::metrics::ignored("orphaned"),
+                        Handled::Finished(_) => {}
+                    }
+                    tracing::info!(file_id, key = %obj.key, outcome = ?h, "object handled")
+                }
                 Err(e) => {
                     tracing::warn!(file_id, key = %obj.key, error = format!("{e:#}"), "transient failure, will retry");
                     first_err.get_or_insert(e);

@@ -1,8 +1,9 @@
-//! `GET /files` and `GET /files/{id}` behind API Gateway.
+//! `GET /files`, `GET /files/{id}` and `GET /openapi.json` behind API Gateway.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     picasso::telemetry::init();
+    let metrics = picasso::metrics::emf()?;
     let state = picasso::aws::app_state().await?;
-    lambda_http::run(picasso::api::list_router(state)).await
+    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, picasso::api::list_router(state)).await
 }

@@ -8,11 +8,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     picasso::telemetry::init();
+    let metrics = picasso::metrics::emf()?;
     let processor = Arc::new(picasso::aws::processor().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
         let processor = processor.clone();
         let deadline = picasso::processor::work_deadline(event.context.deadline());
         async move { processor.handle_event_by(event.payload, deadline).await.map_err(lambda_runtime::Error::from) }
-    }))
-    .await
+    });
+    metrics_cloudwatch_embedded::lambda::service::run(metrics, handler).await
 }

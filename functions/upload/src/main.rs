@@ -1,8 +1,9 @@
-//! `POST /upload` behind API Gateway.
+//! Every write behind API Gateway: `POST /upload`, the multipart routes, `DELETE /files/{id}`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     picasso::telemetry::init();
+    let metrics = picasso::metrics::emf()?;
     let state = picasso::aws::app_state().await?;
-    lambda_http::run(picasso::api::upload_router(state)).await
+    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, picasso::api::upload_router(state)).await
 }
