@@ -12,6 +12,7 @@ tags (!Ref, !Sub, !If…) into their long form. No AWS, no emulator: runs in abo
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 from pathlib import Path
@@ -419,3 +420,89 @@ def test_only_the_upload_function_deletes_uploads(tpl):
             assert deletes == [], "the list function only reads"
         if name == "UploadFunction":
             assert len(deletes) == 2, deletes
+
+
+# --------------------------------------------------------------------------- operations
+
+def metric_names() -> set[str]:
+    """The metric names the code emits (functions/core/src/metrics.rs)."""
+    text = (ROOT / "functions/core/src/metrics.rs").read_text()
+    return set(re.findall(r'pub const [A-Z_]+: &str = "([a-z_]+)";', text))
+
+
+def alarms(tpl: dict) -> dict[str, dict]:
+    return {name: a["Properties"] for name, a in resources(tpl, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_each_function_logs_to_a_group_that_expires(tpl):
+    assert tpl["Parameters"]["LogRetentionDays"]["Default"] in (30, "30")
+    for name, fn in functions(tpl).items():
+        logging = fn["Properties"]["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON", name
+        group = tpl["Resources"][logging["LogGroup"]["Ref"]]
+        assert group["Type"] == "AWS::Logs::LogGroup", name
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
+def test_alarms_watch_the_queues_the_processor_and_the_api(tpl):
+    watched = {}
+    for name, a in alarms(tpl).items():
+        if "MetricName" in a:
+            watched[(a["Namespace"], a["MetricName"])] = a
+        else:
+            for m in a["Metrics"]:
+                if "MetricStat" in m:
+                    stat = m["MetricStat"]["Metric"]
+                    watched[(stat["Namespace"], stat["MetricName"])] = a
+        # Every alarm notifies the topic when AlarmEmail is set, and nothing otherwise.
+        expected = {"Fn::If": ["NotifyAlarms", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+        assert a["AlarmActions"] == expected, name
+        assert a["TreatMissingData"] == "notBreaching", name
+    for key in [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/ApiGateway", "5xx"),
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "Latency"),
+    ]:
+        assert key in watched, f"no alarm on {key}"
+    dlq = watched[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert dlq["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["UploadsDeadLetterQueue", "QueueName"]}
+    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold"), "any dead letter"
+    assert watched[("AWS/ApiGateway", "Latency")]["ExtendedStatistic"] == "p99"
+    rate = watched[("AWS/ApiGateway", "5xx")]
+    assert any("errors / requests" in m.get("Expression", "") for m in rate["Metrics"]), "a rate, not a count"
+
+
+def test_alarm_email_is_optional_and_wired_to_a_topic(tpl):
+    assert tpl["Parameters"]["AlarmEmail"]["Default"] == ""
+    topic = tpl["Resources"]["AlarmTopic"]
+    assert topic["Condition"] == "NotifyAlarms"
+    (sub,) = topic["Properties"]["Subscription"]
+    assert sub == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}
+    assert tpl["Conditions"]["NotifyAlarms"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+def test_dashboard_shows_every_metric_the_code_emits(tpl):
+    (dash,) = resources(tpl, "AWS::CloudWatch::Dashboard").values()
+    body, variables = dash["Properties"]["DashboardBody"]["Fn::Sub"]
+    # Substituted as CloudFormation would, the body is a dashboard's JSON.
+    text = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(text)["widgets"]
+    assert len(widgets) >= 6
+    missing = {m for m in metric_names() if f'"{m}' not in body and f"\\\"{m}\\\"" not in body}
+    assert not missing, f"metrics not on the dashboard: {missing}"
+    assert set(variables) >= {"Processor", "Upload", "List", "Queue", "DeadLetters"}
+
+
+def test_tracing_and_metrics_namespace_are_parameters(tpl):
+    glob = tpl["Globals"]["Function"]
+    assert glob["Tracing"] == {"Ref": "Tracing"}
+    assert tpl["Parameters"]["Tracing"]["AllowedValues"] == ["Active", "PassThrough"]
+    assert glob["Environment"]["Variables"]["METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    for name, fn in functions(tpl).items():
+        statements = fn["Properties"]["Policies"][0]["Statement"]
+        xray = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "TracingActive"]
+        assert xray and "xray:PutTraceSegments" in xray[0]["Fn::If"][1]["Action"], name
