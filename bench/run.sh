@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Picasso's benchmarks (`make bench`): by hand only, never in CI or `make test`.
-#   bench/run.sh [processing|ingest|listing|coldstart|presign|multipart]...   (all by default)
+#   bench/run.sh [processing|ingest|listing|coldstart|presign|multipart|cost]...   (all by default)
 # Builds the release binaries, installs Pillow into .venv if missing, starts moto so the
 # Lambda cold-start runs make real calls, and writes the tables to target/bench/results.md.
 # Generated data (≈2.5 GiB, plus a 1M-record catalog) stays in target/bench.

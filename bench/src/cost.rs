@@ -1,0 +1,384 @@
+//! C1. Cost per million uploads, measured: N uploads of 10 KiB text driven through the three
+//! release binaries, each a long-lived process behind a Lambda Runtime API stub on loopback
+//! (as a warm sandbox), against moto. Per function: invocations, duration, CPU time, peak
+//! RSS, log bytes; per upload: the DynamoDB item sizes actually written. Then the bill at
+//! list prices, beside the S3 PUT floor ($5 per million).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail, ensure};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Env;
+use crate::http::Http;
+use crate::report::{Table, goal, median, mib, ms, proc_kib};
+
+/// List prices, us-east-1, as of 2026-11 (arm64 Lambda; on-demand DynamoDB after the
+/// November 2024 cut; HTTP API's first 300 M requests; S3 Standard; SQS standard queues).
+mod price {
+    pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    pub const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
+    pub const S3_PUT: f64 = 0.005 / 1e3;
+    pub const S3_GET: f64 = 0.0004 / 1e3;
+    pub const DYNAMODB_WRU: f64 = 0.625 / 1e6;
+    pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
+    pub const SQS_REQUEST: f64 = 0.40 / 1e6;
+    pub const LOGS_GB: f64 = 0.50;
+}
+
+/// One invocation handed to a function process, and where its answer goes.
+struct Invocation {
+    event: Vec<u8>,
+    reply: oneshot::Sender<Answer>,
+}
+
+struct Answer {
+    body: Bytes,
+    ok: bool,
+    took: Duration,
+}
+
+#[derive(Clone)]
+struct Stub {
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
+    pending: Arc<Mutex<HashMap<String, (oneshot::Sender<Answer>, Instant)>>>,
+}
+
+async fn next(State(s): State<Stub>) -> Response {
+    let Some(inv) = s.queue.lock().await.recv().await else { return std::future::pending().await };
+    let id = uuid::Uuid::new_v4().to_string();
+    s.pending.lock().unwrap().insert(id.clone(), (inv.reply, Instant::now()));
+    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(300);
+    (
+        [
+            ("content-type", "application/json".to_owned()),
+            ("lambda-runtime-aws-request-id", id),
+            ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
+            ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned()),
+        ],
+        inv.event,
+    )
+        .into_response()
+}
+
+fn answer(s: &Stub, id: &str, body: Bytes, ok: bool) -> StatusCode {
+    if let Some((reply, at)) = s.pending.lock().unwrap().remove(id) {
+        let _ = reply.send(Answer { body, ok, took: at.elapsed() });
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn response(State(s): State<Stub>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    answer(&s, &id, body, true)
+}
+
+async fn error(State(s): State<Stub>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    answer(&s, &id, body, false)
+}
+
+/// One function: its process, its stub, and what each invocation took.
+struct Function {
+    name: &'static str,
+    memory_mb: u64,
+    child: Child,
+    invoke: mpsc::Sender<Invocation>,
+    log: std::path::PathBuf,
+    durations: Vec<Duration>,
+}
+
+impl Function {
+    async fn start(env: &Env, name: &'static str, memory_mb: u64) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(1);
+        let stub = Stub { queue: Arc::new(tokio::sync::Mutex::new(rx)), pending: Arc::default() };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .with_state(stub);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let var = |k: &str| std::env::var(k).with_context(|| format!("{k} is not set: run through bench/run.sh"));
+        let log = env.work.join(format!("cost-{name}.log"));
+        let mut cmd = Command::new(env.bin_dir.join(name));
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", var("AWS_ENDPOINT_URL")?)
+            .env("TABLE_NAME", var("TABLE_NAME")?)
+            .env("BUCKET_NAME", var("BUCKET_NAME")?)
+            .env("QUEUE_URL", var("QUEUE_URL")?)
+            .env("RUST_LOG", "info")
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(Stdio::null());
+        let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, memory_mb, child, invoke: tx, log, durations: Vec::new() })
+    }
+
+    async fn call(&mut self, event: &Value) -> anyhow::Result<Value> {
+        let (reply, answer) = oneshot::channel();
+        self.invoke.send(Invocation { event: serde_json::to_vec(event)?, reply }).await?;
+        let a = tokio::time::timeout(Duration::from_secs(60), answer).await.context("no answer in 60 s")??;
+        ensure!(a.ok, "{} failed: {}", self.name, String::from_utf8_lossy(&a.body));
+        self.durations.push(a.took);
+        Ok(serde_json::from_slice(&a.body)?)
+    }
+
+    /// User + system CPU time of the process so far.
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        let fields: Vec<&str> = stat.rsplit_once(')').context("stat")?.1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(name: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_slice(&std::fs::read(Path::new("events").join(name))?)?)
+}
+
+fn body(resp: &Value) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(resp["body"].as_str().context("no body")?)?)
+}
+
+/// DynamoDB's size of an item: attribute names plus values (strings as UTF-8, numbers about
+/// one byte per two digits plus one).
+fn item_size(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    item.iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    A::S(s) => s.len(),
+                    A::N(n) => n.trim_start_matches('-').replace('.', "").len().div_ceil(2) + 1,
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
+pub async fn run(env: &Env) -> anyhow::Result<()> {
+    let n: usize = std::env::var("BENCH_COST_UPLOADS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let mut upload = Function::start(env, "upload", 256).await?;
+    let mut list = Function::start(env, "list", 256).await?;
+    let mut processor = Function::start(env, "processor", 512).await?;
+    let sdk = picasso::aws::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let queue = std::env::var("QUEUE_URL")?;
+    let table = std::env::var("TABLE_NAME")?;
+    let http = Http::new();
+    let data: Bytes = Bytes::from(b"0123456789abcdef".repeat(640));
+    // Leftovers of other parts would be processed too and skew the per-upload figures.
+    sqs.purge_queue().queue_url(&queue).send().await.ok();
+
+    let t0 = Instant::now();
+    let template = event("upload-valid.json")?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut e = template.clone();
+        e["body"] = json!(
+            json!({"filename": format!("cost-{i}.txt"), "content_type": "text/plain", "size": data.len()}).to_string()
+        );
+        let resp = upload.call(&e).await?;
+        ensure!(resp["statusCode"] == 201, "upload: {resp}");
+        let file = body(&resp)?;
+        let headers: Vec<(String, String)> = file["upload"]["headers"]
+            .as_object()
+            .context("headers")?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let put =
+            http.send(hyper::Method::PUT, file["upload"]["url"].as_str().context("url")?, &h, data.clone()).await?;
+        ensure!(put.status == 200, "PUT: {}", put.status);
+        ids.push(file["id"].as_str().context("id")?.to_owned());
+    }
+    // The queue's notifications, in batches as Lambda's poller takes them.
+    let template = event("sqs-s3-batch.json")?["Records"][0].clone();
+    let (mut batches, mut delivered) = (0usize, 0usize);
+    while delivered < n {
+        ensure!(t0.elapsed() < Duration::from_secs(600), "only {delivered} of {n} notifications in 10 min");
+        let out =
+            sqs.receive_message().queue_url(&queue).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        let msgs = out.messages();
+        if msgs.is_empty() {
+            continue;
+        }
+        let records: Vec<Value> = msgs
+            .iter()
+            .map(|m| {
+                let mut r = template.clone();
+                r["messageId"] = json!(m.message_id());
+                r["receiptHandle"] = json!(m.receipt_handle());
+                r["body"] = json!(m.body());
+                r
+            })
+            .collect();
+        let resp = processor.call(&json!({"Records": records})).await?;
+        ensure!(resp["batchItemFailures"] == json!([]), "processor: {resp}");
+        for m in msgs {
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+        batches += 1;
+        delivered += msgs.iter().filter(|m| m.body().is_some_and(|b| b.contains("ObjectCreated"))).count();
+    }
+    // Each user looks at their file once.
+    let template = event("get.json")?;
+    let mut item_bytes = Vec::with_capacity(n);
+    for id in &ids {
+        let mut e = template.clone();
+        e["rawPath"] = json!(format!("/files/{id}"));
+        e["requestContext"]["http"]["path"] = json!(format!("/files/{id}"));
+        e["pathParameters"] = json!({"id": id});
+        let resp = list.call(&e).await?;
+        let file = body(&resp)?;
+        ensure!(file["status"] == "processed", "{file}");
+        let item = dynamo
+            .get_item()
+            .table_name(&table)
+            .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+            .send()
+            .await?;
+        item_bytes.push(item_size(item.item().context("no item")?));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report(n, batches, &[&upload, &list, &processor], &item_bytes)
+}
+
+fn report(n: usize, batches: usize, fns: &[&Function], item_bytes: &[usize]) -> anyhow::Result<()> {
+    let per = |x: f64| x / n as f64 * 1e6; // per million uploads
+    let mut measured = Table::new(
+        &format!("C1a. {n} uploads of 10 KiB text through the release functions (warm, Runtime API stub, moto)"),
+        &[
+            "function",
+            "memory",
+            "invocations",
+            "duration p50 / mean",
+            "CPU per invocation",
+            "peak RSS",
+            "log bytes per invocation",
+        ],
+    );
+    let mut lambda_cost = 0.0;
+    let mut logs_cost = 0.0;
+    let mut best = Vec::new();
+    for f in fns {
+        let count = f.durations.len();
+        ensure!(count > 0, "{} never ran", f.name);
+        let total: Duration = f.durations.iter().sum();
+        let mean = total / count as u32;
+        let cpu = f.cpu()? / count as u32;
+        let log_bytes = std::fs::metadata(&f.log)?.len() as f64 / count as f64;
+        let hwm = proc_kib(f.child.id(), "VmHWM")?;
+        measured.row(vec![
+            format!("`{}`", f.name),
+            format!("{} MB", f.memory_mb),
+            count.to_string(),
+            format!("{} / {}", ms(median(&f.durations)), ms(mean)),
+            ms(cpu),
+            mib(hwm),
+            format!("{log_bytes:.0}"),
+        ]);
+        let gb_s = |mb: u64, d: Duration| mb as f64 / 1024.0 * (d.as_millis() as f64 + 1.0).ceil() / 1000.0;
+        let invocations = count as f64;
+        lambda_cost += invocations * (price::LAMBDA_REQUEST + price::LAMBDA_GB_SECOND * gb_s(f.memory_mb, mean));
+        logs_cost += invocations * (log_bytes + 120.0) / 1e9 * price::LOGS_GB; // + Lambda's START/END/REPORT lines
+        // At memory M a function gets M/1769 of a vCPU: its CPU work stretches, its waiting does not.
+        let wait = mean.saturating_sub(cpu);
+        let mut options: Vec<(u64, f64)> = [128u64, 256, 512, 1024, 1769]
+            .into_iter()
+            .filter(|&mb| mb as f64 * 1024.0 >= hwm as f64 * 1.25)
+            .map(|mb| {
+                let d = wait + cpu.mul_f64((1769.0 / mb as f64).max(1.0));
+                (mb, per(invocations * price::LAMBDA_GB_SECOND * gb_s(mb, d)))
+            })
+            .collect();
+        options.sort_by(|a, b| a.1.total_cmp(&b.1));
+        best.push(format!("`{}` {} MB (${:.3} per million in GB-s)", f.name, options[0].0, options[0].1));
+    }
+    measured.print();
+    let mean_item = item_bytes.iter().sum::<usize>() as f64 / item_bytes.len() as f64;
+    let kb = (mean_item / 1024.0).ceil();
+    // Writes: the insert (table + 4 indexes), then claim and finish, each changing two index
+    // keys (a delete and a put there) and two indexes' attributes: 5 + 7 + 7.
+    let wru = (5.0 + 7.0 + 7.0) * kb;
+    // Strongly consistent reads: the processor's and the list function's GetItem.
+    let rru = 2.0 * (mean_item / 4096.0).ceil();
+    let sqs_requests = 1.0 + 2.0 * batches as f64 / n as f64; // S3's send, then receive + delete per batch
+    let rows: Vec<(&str, String, f64)> = vec![
+        (
+            "Lambda (requests + GB-s at the template's memory)",
+            format!("{} invocations", fns.iter().map(|f| f.durations.len()).sum::<usize>()),
+            per(lambda_cost),
+        ),
+        ("HTTP API (POST /upload, GET /files/{id})", "2 requests".into(), 2e6 * price::HTTP_API_REQUEST),
+        ("S3 PUT (the upload) and GET (processing)", "1 PUT, 1 GET".into(), 1e6 * (price::S3_PUT + price::S3_GET)),
+        (
+            "DynamoDB on demand",
+            format!("{wru:.0} WRU, {rru:.0} RRU (items {mean_item:.0} B)"),
+            1e6 * (wru * price::DYNAMODB_WRU + rru * price::DYNAMODB_RRU),
+        ),
+        (
+            "SQS",
+            format!("{sqs_requests:.2} requests ({:.1} per batch)", n as f64 / batches as f64),
+            1e6 * sqs_requests * price::SQS_REQUEST,
+        ),
+        ("CloudWatch Logs ingestion (JSON logs + EMF)", "see C1a".into(), per(logs_cost)),
+    ];
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    let mut bill = Table::new(
+        "C1b. Cost per million 10 KiB uploads, list prices (us-east-1, arm64)",
+        &["item", "per upload", "$ per million", "share"],
+    );
+    for (what, detail, usd) in &rows {
+        bill.row(vec![what.to_string(), detail.clone(), format!("{usd:.2}"), format!("{:.0}%", usd / total * 100.0)]);
+    }
+    bill.row(vec!["**total**".into(), String::new(), format!("**{total:.2}**"), "100%".into()]);
+    bill.row(vec![
+        "S3 PUT floor (reference)".into(),
+        "1 PUT".into(),
+        format!("{:.2}", 1e6 * price::S3_PUT),
+        String::new(),
+    ]);
+    bill.print();
+    println!(
+        "Cheapest memory for the measured CPU and wait (CPU scales with memory, waiting does not): {}.\n",
+        best.join("; ")
+    );
+    goal("C1 ≤ $12 per million uploads", total <= 12.0, format!("${total:.2}"));
+    if total.is_nan() {
+        bail!("no cost computed");
+    }
+    Ok(())
+}
