@@ -6,9 +6,10 @@
 
 The resources come from template.yaml itself, through moto's CloudFormation:
 - the AWS::Serverless::* resources (functions with a local CodeUri, the HTTP API and its
-  JWT authorizer) and the AWS::Cognito::* ones (user pool, client, group, domain: moto's
-  CloudFormation cannot create them, and nothing here verifies tokens), the Transform, the
-  Globals and the Rules are dropped, with the outputs and DependsOn that name them;
+  JWT authorizer), the AWS::Cognito::* ones (user pool, client, group, domain: moto's
+  CloudFormation cannot create them, and nothing here verifies tokens), the operations ones
+  (log groups, alarms, SNS topic, dashboard), the Transform, the Globals and the Rules are
+  dropped, with the outputs and DependsOn that name them;
 - what moto's CloudFormation silently ignores is then applied with the service APIs, read
   from the same template: the bucket's NotificationConfiguration (S3 -> SQS), CORS,
   public access block and ownership controls, and the table's TTL and point-in-time recovery.
@@ -99,9 +100,10 @@ def references(node) -> set[str]:
     return found
 
 
-# Resource types left out of the emulator's stack: SAM's (the transform is not run) and
-# Cognito's (moto's CloudFormation has no Cognito resources).
-NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::")
+# Resource types left out of the emulator's stack: SAM's (the transform is not run),
+# Cognito's (moto's CloudFormation has no Cognito resources), and the operations ones (log
+# groups, alarms, their topic, the dashboard: they watch functions that do not run here).
+NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::", "AWS::CloudWatch::", "AWS::SNS::", "AWS::Logs::")
 
 
 def storage_template(template: dict) -> dict:

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SAM's local tools for real (`make sam-local`, and `make test`): a Docker engine, an invoke
+# image built here (no registry is reachable), `sam build`, then `sam local invoke` and
+# `sam local start-api` against the AWS emulator (tests/test_sam_local.py).
+#   eval "$(infra/sam-local.sh up)"    # engine + image + build; exports SAM_TEMPLATE, SAM_IMAGE, SAM_ENV_VARS
+#   infra/sam-local.sh down            # stops the engine if `up` started it
+# Needs the emulator's variables (eval "$(infra/emulator.sh start)") for the env-vars file.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.test-run"
+mkdir -p "$state"
+log() { echo "sam-local: $*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+# A Docker engine: Debian's, installed and started if missing; stopped by `down` if started here.
+engine() {
+  docker info >/dev/null 2>&1 && return 0
+  if [ ! -x /usr/sbin/dockerd ]; then
+    log "installing docker.io (Debian)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null \
+      || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; }
+  fi
+  log "starting dockerd"
+  as_root sh -c "nohup /usr/sbin/dockerd >'$state/dockerd.log' 2>&1 & echo \$! >'$state/dockerd.pid'"
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
+  log "dockerd did not start: see $state/dockerd.log"; exit 1
+}
+
+# The template as it runs here: x86_64 (this machine's; emulating arm64 would make every
+# invocation several times slower for nothing the tests look at), and the emulator's
+# endpoint declared so --env-vars may set it (SAM only sets variables the template declares).
+local_template() {
+  python3 - "$root/template.yaml" "$root/.sam-local.yaml" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+text = text.replace("Architectures: [arm64]", "Architectures: [x86_64]")
+text = text.replace("    Environment:\n      Variables:\n", "    Environment:\n      Variables:\n        AWS_ENDPOINT_URL: \"\"\n", 1)
+open(sys.argv[2], "w").write(text)
+EOF
+}
+
+# `sam build` of that template: cargo lambda build --release for each function. The local
+# build trades speed for optimisation (no LTO, opt-level 1): what is tested is behaviour.
+build() {
+  local_template
+  log "sam build (x86_64; cached between runs in .aws-sam/local)"
+  (cd "$root" && CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    sam build --template .sam-local.yaml --build-dir .aws-sam/local/build --cached --cache-dir .aws-sam/local/cache \
+    >"$state/sam-build.log" 2>&1) || { log "sam build failed: see $state/sam-build.log"; tail -30 "$state/sam-build.log" >&2; exit 1; }
+}
+
+# The invoke image: busybox (the shell, mv and chmod SAM's rapid image needs), the C library
+# and loader the bootstrap links (from ldd), CA certificates; imported, never pulled. Named
+# after its content, so SAM's rapid image (named after it) is rebuilt when it changes.
+image() {
+  [ -x /bin/busybox ] || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+  local bin="$root/.aws-sam/local/build/UploadFunction/bootstrap" fs
+  [ -x "$bin" ] || { log "no $bin: build first"; exit 1; }
+  fs=$(mktemp -d)
+  mkdir -p "$fs"/{bin,tmp,etc/ssl/certs,var/task,var/runtime,opt}
+  chmod 1777 "$fs/tmp"
+  cp /bin/busybox "$fs/bin/"
+  for app in sh mv chmod cp mkdir rm ls cat ln env sleep true; do ln -s busybox "$fs/bin/$app"; done
+  for f in "$root"/.aws-sam/local/build/*/bootstrap; do
+    ldd "$f" | awk '/=> \// {print $3} /^\s*\/.*ld-linux/ {print $1}'
+  done | sort -u | while read -r lib; do cp --parents -L "$lib" "$fs"; done
+  cp -L /etc/ssl/certs/ca-certificates.crt "$fs/etc/ssl/certs/"
+  tar -C "$fs" --sort=name --mtime=@0 --owner=0 --group=0 -cf "$state/invoke-image.tar" .
+  rm -rf "$fs"
+  local tag
+  tag="picasso-invoke-$(sha256sum "$state/invoke-image.tar" | cut -c1-12)"
+  if ! docker image inspect "$tag:latest" >/dev/null 2>&1; then
+    log "importing the invoke image $tag"
+    docker import "$state/invoke-image.tar" "$tag:latest" >/dev/null
+  fi
+  echo "$tag:latest"
+}
+
+# Every function's variables, pointed at the emulator (SAM resolves !Ref to logical ids otherwise).
+env_vars() {
+  python3 - "$state/sam-env.json" <<'EOF'
+import json, os, sys
+keys = ["AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL"]
+missing = [k for k in keys if not os.environ.get(k)]
+if missing:
+    sys.exit(f"sam-local: {missing} not set: start the emulator first (eval \"$(infra/emulator.sh start)\")")
+json.dump({"Parameters": {k: os.environ[k] for k in keys}}, open(sys.argv[1], "w"))
+EOF
+}
+
+case "${1:-}" in
+up)
+  engine
+  build
+  img=$(image)
+  env_vars
+  echo "export SAM_TEMPLATE='$root/.aws-sam/local/build/template.yaml' SAM_IMAGE='$img' SAM_ENV_VARS='$state/sam-env.json'"
+  ;;
+down)
+  if [ -f "$state/dockerd.pid" ]; then
+    as_root kill "$(cat "$state/dockerd.pid")" 2>/dev/null || true
+    rm -f "$state/dockerd.pid"
+  fi
+  ;;
+*)
+  echo "usage: infra/sam-local.sh up|down" >&2
+  exit 2
+  ;;
+esac
