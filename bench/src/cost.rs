@@ -316,9 +316,11 @@ fn report(n: usize, batches: usize, fns: &[&Function], item_bytes: &[usize]) -> 
         logs_cost += invocations * (log_bytes + 120.0) / 1e9 * price::LOGS_GB; // + Lambda's START/END/REPORT lines
         // At memory M a function gets M/1769 of a vCPU: its CPU work stretches, its waiting does not.
         let wait = mean.saturating_sub(cpu);
+        // The processor decodes images within its memory less 128 MB: 512 MB is its floor.
+        let floor = if f.name == "processor" { 512 } else { 128 };
         let mut options: Vec<(u64, f64)> = [128u64, 256, 512, 1024, 1769]
             .into_iter()
-            .filter(|&mb| mb as f64 * 1024.0 >= hwm as f64 * 1.25)
+            .filter(|&mb| mb >= floor && mb as f64 * 1024.0 >= hwm as f64 * 1.25)
             .map(|mb| {
                 let d = wait + cpu.mul_f64((1769.0 / mb as f64).max(1.0));
                 (mb, per(invocations * price::LAMBDA_GB_SECOND * gb_s(mb, d)))
@@ -339,7 +341,7 @@ fn report(n: usize, batches: usize, fns: &[&Function], item_bytes: &[usize]) -> 
     let rows: Vec<(&str, String, f64)> = vec![
         (
             "Lambda (requests + GB-s at the template's memory)",
-            format!("{} invocations", fns.iter().map(|f| f.durations.len()).sum::<usize>()),
+            format!("{:.2} invocations", fns.iter().map(|f| f.durations.len()).sum::<usize>() as f64 / n as f64),
             per(lambda_cost),
         ),
         ("HTTP API (POST /upload, GET /files/{id})", "2 requests".into(), 2e6 * price::HTTP_API_REQUEST),
