@@ -2,9 +2,8 @@
 # SAM's local tools for real (`make sam-local`, and `make test`): a Docker engine, an invoke
 # image built here (no registry is reachable), `sam build`, then `sam local invoke` and
 # `sam local start-api` against the AWS emulator (tests/test_sam_local.py).
-#   eval "$(infra/sam-local.sh up)"    # engine + image + build; exports SAM_TEMPLATE, SAM_IMAGE, SAM_ENV_VARS
+#   eval "$(infra/sam-local.sh up)"    # engine + build + image; exports SAM_TEMPLATE, SAM_IMAGE
 #   infra/sam-local.sh down            # stops the engine if `up` started it
-# Needs the emulator's variables (eval "$(infra/emulator.sh start)") for the env-vars file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.test-run"
@@ -46,7 +45,7 @@ build() {
   local_template
   log "sam build (x86_64; cached between runs in .aws-sam/local)"
   (cd "$root" && CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
-    sam build --template .sam-local.yaml --build-dir .aws-sam/local/build --cached --cache-dir .aws-sam/local/cache \
+    sam build --beta-features --template .sam-local.yaml --build-dir .aws-sam/local/build --cached --cache-dir .aws-sam/local/cache \
     >"$state/sam-build.log" 2>&1) || { log "sam build failed: see $state/sam-build.log"; tail -30 "$state/sam-build.log" >&2; exit 1; }
 }
 
@@ -63,8 +62,10 @@ image() {
   cp /bin/busybox "$fs/bin/"
   for app in sh mv chmod cp mkdir rm ls cat ln env sleep true; do ln -s busybox "$fs/bin/$app"; done
   for f in "$root"/.aws-sam/local/build/*/bootstrap; do
-    ldd "$f" | awk '/=> \// {print $3} /^\s*\/.*ld-linux/ {print $1}'
+    ldd "$f" | awk '/=> \// {print $3} /ld-linux/ && !/=>/ {print $1}'
   done | sort -u | while read -r lib; do cp --parents -L "$lib" "$fs"; done
+  # Unwinding a panic (a decoder's, caught and reported) may load libgcc_s at run time.
+  for lib in /lib/x86_64-linux-gnu/libgcc_s.so.1; do [ -e "$lib" ] && cp --parents -L "$lib" "$fs"; done
   cp -L /etc/ssl/certs/ca-certificates.crt "$fs/etc/ssl/certs/"
   tar -C "$fs" --sort=name --mtime=@0 --owner=0 --group=0 -cf "$state/invoke-image.tar" .
   rm -rf "$fs"
@@ -77,25 +78,12 @@ image() {
   echo "$tag:latest"
 }
 
-# Every function's variables, pointed at the emulator (SAM resolves !Ref to logical ids otherwise).
-env_vars() {
-  python3 - "$state/sam-env.json" <<'EOF'
-import json, os, sys
-keys = ["AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL"]
-missing = [k for k in keys if not os.environ.get(k)]
-if missing:
-    sys.exit(f"sam-local: {missing} not set: start the emulator first (eval \"$(infra/emulator.sh start)\")")
-json.dump({"Parameters": {k: os.environ[k] for k in keys}}, open(sys.argv[1], "w"))
-EOF
-}
-
 case "${1:-}" in
 up)
   engine
   build
   img=$(image)
-  env_vars
-  echo "export SAM_TEMPLATE='$root/.aws-sam/local/build/template.yaml' SAM_IMAGE='$img' SAM_ENV_VARS='$state/sam-env.json'"
+  echo "export SAM_TEMPLATE='$root/.aws-sam/local/build/template.yaml' SAM_IMAGE='$img'"
   ;;
 down)
   if [ -f "$state/dockerd.pid" ]; then
