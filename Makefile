@@ -1,4 +1,4 @@
-.PHONY: run test build validate bench fuzz
+.PHONY: run test build validate bench fuzz sam-local
 run:
 	cargo run --release
 test:
@@ -14,3 +14,6 @@ bench:
 # Fuzzing, by hand only (never in CI): each cargo fuzz target for FUZZ_SECONDS (default 60).
 fuzz:
 	fuzz/run.sh
+# SAM's local tools against the emulator, in Docker: sam build, sam local invoke, start-api.
+sam-local:
+	infra/setup.sh && infra/sam-local.sh check

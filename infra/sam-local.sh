@@ -2,8 +2,9 @@
 # SAM's local tools for real (`make sam-local`, and `make test`): a Docker engine, an invoke
 # image built here (no registry is reachable), `sam build`, then `sam local invoke` and
 # `sam local start-api` against the AWS emulator (tests/test_sam_local.py).
-#   eval "$(infra/sam-local.sh up)"    # engine + build + image; exports SAM_TEMPLATE, SAM_IMAGE
+#   eval "$(infra/sam-local.sh up)"    # engine, build, image, relay; exports SAM_TEMPLATE, SAM_IMAGE, SAM_ENV_VARS
 #   infra/sam-local.sh down            # stops the engine if `up` started it
+#   infra/sam-local.sh check           # `make sam-local`: emulator, up, tests/test_sam_local.py, down
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.test-run"
@@ -78,14 +79,49 @@ image() {
   echo "$tag:latest"
 }
 
+# The emulator as SAM's containers reach it (a relay on the bridge's host address), and every
+# function's variables pointed there (SAM resolves !Ref to logical ids otherwise).
+relay() {
+  for k in AWS_ENDPOINT_URL TABLE_NAME BUCKET_NAME QUEUE_URL; do
+    [ -n "${!k:-}" ] || { log "$k is not set: start the emulator first (eval \"\$(infra/emulator.sh start)\")"; exit 1; }
+  done
+  local gateway hostport port
+  gateway=$(docker network inspect bridge --format '{{json .IPAM.Config}}' |
+    python3 -c 'import ipaddress, json, sys; c = json.load(sys.stdin)[0]; print(c.get("Gateway") or ipaddress.ip_network(c["Subnet"])[1])')
+  hostport=${AWS_ENDPOINT_URL#http://}
+  [ -f "$state/relay.pid" ] && kill "$(cat "$state/relay.pid")" 2>/dev/null || true
+  python3 "$root/infra/relay.py" "$gateway" "${hostport%:*}" "${hostport##*:}" >"$state/relay.port" 2>"$state/relay.log" &
+  echo $! >"$state/relay.pid"
+  for _ in $(seq 1 50); do [ -s "$state/relay.port" ] && break; sleep 0.1; done
+  port=$(cat "$state/relay.port")
+  python3 - "$state/sam-env.json" "http://$gateway:$port" <<'PY'
+import json, os, sys
+names = {k: os.environ[k] for k in ("TABLE_NAME", "BUCKET_NAME", "QUEUE_URL")}
+json.dump({"Parameters": {"AWS_ENDPOINT_URL": sys.argv[2], **names}}, open(sys.argv[1], "w"))
+PY
+}
+
 case "${1:-}" in
 up)
   engine
   build
   img=$(image)
-  echo "export SAM_TEMPLATE='$root/.aws-sam/local/build/template.yaml' SAM_IMAGE='$img'"
+  relay
+  echo "export SAM_TEMPLATE='$root/.aws-sam/local/build/template.yaml' SAM_IMAGE='$img' SAM_ENV_VARS='$state/sam-env.json'"
+  ;;
+check)
+  # `make sam-local`: the emulator, then all of the above, then tests/test_sam_local.py.
+  export PATH="$root/.venv/bin:$PATH"
+  trap '"$root/infra/sam-local.sh" down; "$root/infra/emulator.sh" stop' EXIT
+  eval "$("$root/infra/emulator.sh" start)"
+  eval "$("$root/infra/sam-local.sh" up)"
+  (cd "$root" && python -m pytest -q -p no:cacheprovider tests/test_sam_local.py)
   ;;
 down)
+  if [ -f "$state/relay.pid" ]; then
+    kill "$(cat "$state/relay.pid")" 2>/dev/null || true
+    rm -f "$state/relay.pid"
+  fi
   if [ -f "$state/dockerd.pid" ]; then
     as_root kill "$(cat "$state/dockerd.pid")" 2>/dev/null || true
     rm -f "$state/dockerd.pid"

@@ -15,7 +15,7 @@ echo "== template.yaml's rules (JWT authorizer on every route, identity wiring, 
 python -m pytest -q -p no:cacheprovider tests/test_template.py
 
 echo "== AWS emulator (moto) with template.yaml's resources"
-trap 'infra/emulator.sh stop' EXIT
+trap 'infra/sam-local.sh down; infra/emulator.sh stop' EXIT
 eval "$(infra/emulator.sh start)"
 
 echo "== cargo test"
@@ -30,3 +30,7 @@ infra/setup-browser.sh
 
 echo "== Lambda binaries through the Runtime API (cargo lambda watch/invoke)"
 python -m pytest -q -p no:cacheprovider tests/test_lambda_runtime.py
+
+echo "== SAM's local tools in Docker (sam build, sam local invoke, sam local start-api)"
+eval "$(infra/sam-local.sh up)"
+python -m pytest -q -p no:cacheprovider tests/test_sam_local.py
