@@ -36,6 +36,29 @@ import re, sys
 text = open(sys.argv[1]).read()
 text = text.replace("Architectures: [arm64]", "Architectures: [x86_64]")
 text = text.replace("    Environment:\n      Variables:\n", "    Environment:\n      Variables:\n        AWS_ENDPOINT_URL: \"\"\n", 1)
+# SAM runs Lambda authorizers locally but not JWT ones: the JWT authorizer becomes the local
+# dev authorizer (infra/sam-authorizer: "Bearer NAME" is NAME), under the same name.
+start = text.index("          JwtAuthorizer:\n")
+end = text.index("      CorsConfiguration:", start)
+text = text[:start] + """          JwtAuthorizer:
+            FunctionArn: !GetAtt DevAuthorizerFunction.Arn
+            AuthorizerPayloadFormatVersion: "2.0"
+            EnableSimpleResponses: true
+            Identity:
+              Headers: [Authorization]
+""" + text[end:]
+text = text.replace("\n  HttpApi:\n", """
+  DevAuthorizerFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: makefile
+    Properties:
+      CodeUri: infra/sam-authorizer
+      Handler: bootstrap
+      Runtime: provided.al2023
+
+  HttpApi:
+""", 1)
 open(sys.argv[2], "w").write(text)
 EOF
 }

@@ -137,3 +137,33 @@ async fn without_verified_claims_every_route_is_401_and_nothing_is_written() {
     assert_eq!(s, 401);
     assert!(Owner::parse("").is_none());
 }
+
+/// A request whose context carries what a Lambda authorizer returned (simple responses).
+async fn call_with_lambda_context(app: &MemoryApp, context: Value, uri: &str) -> (http::StatusCode, Value) {
+    use lambda_http::aws_lambda_events::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequestContext};
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.fields = serde_json::from_value(context).unwrap();
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.authorizer = Some(authorizer);
+    let mut req = http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(lambda_http::request::RequestContext::ApiGatewayV2(ctx));
+    common::send(app.router(), req).await
+}
+
+#[tokio::test]
+async fn a_lambda_authorizers_context_names_the_caller_too() {
+    let app = MemoryApp::new();
+    let alices = upload_as(&app, &ALICE, "a.txt", "text/plain", b"a").await;
+    let (s, b) = call_with_lambda_context(&app, json!({"sub": ALICE.sub}), "/files").await;
+    assert_eq!((s.as_u16(), ids(&b)), (200, vec![alices.as_str()]));
+    let (s, _) = call_with_lambda_context(&app, json!({"sub": BOB.sub}), &format!("/files/{alices}")).await;
+    assert_eq!(s, 404, "bob, named by the authorizer, does not see alice's file");
+    let (s, _) = call_with_lambda_context(&app, json!({"sub": "root", "groups": ["admins"]}), "/files?scope=all").await;
+    assert_eq!(s, 200, "groups from the context");
+    let (s, _) = call_with_lambda_context(&app, json!({"sub": "root", "groups": "users"}), "/files?scope=all").await;
+    assert_eq!(s, 403);
+    for nobody in [json!({}), json!({"sub": ""}), json!({"sub": 7}), json!({"user": "alice"})] {
+        let (s, b) = call_with_lambda_context(&app, nobody.clone(), "/files").await;
+        assert_eq!((s.as_u16(), error_code(&b)), (401, "unauthorized"), "{nobody}");
+    }
+}
