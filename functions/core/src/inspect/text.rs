@@ -78,41 +78,45 @@ impl TextStats {
         }
     }
 
-    /// ASCII runs go 64 bytes at a time through bit masks (a word starts where a non-space
-    /// byte follows a space); a block with any non-ASCII byte takes the byte-wise path, where
-    /// only non-ASCII lead bytes look the character up. Same counts either way.
+    /// 64 bytes at a time through bit masks: which bytes are white space, which continue a
+    /// character; a word starts at a character that is not space after one that is. Only lead
+    /// bytes that can begin a non-ASCII space (0xC2, 0xE1–0xE3: U+0085, U+00A0, U+1680,
+    /// U+2000–U+205F, U+3000) look their character up. The tail (under 64 bytes) goes byte by byte.
     fn count(&mut self, s: &str) {
         let bytes = s.as_bytes();
-        let mut blocks = bytes.chunks_exact(64);
+        // Bytes of a multi-byte space character that spill into the next block.
+        let mut spill = 0usize;
         let mut at = 0;
-        for block in blocks.by_ref() {
-            let block: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
-            if block.iter().fold(0u8, |acc, &b| acc | b) < 0x80 {
-                self.ascii_block(block);
-            } else {
-                // Whole characters only: a block boundary may fall inside one.
-                self.count_bytes(s, at, at + 64);
+        while at + 64 <= bytes.len() {
+            let (mut space, mut cont, mut lead) = (0u64, 0u64, 0u64);
+            for (i, &b) in bytes[at..at + 64].iter().enumerate() {
+                // ' ', and \t \n \x0b \x0c \r: what `char::is_whitespace` says of ASCII.
+                space |= u64::from((b == b' ') | (b.wrapping_sub(9) < 5)) << i;
+                cont |= u64::from(b & 0xc0 == 0x80) << i;
+                lead |= u64::from((b == 0xc2) | (b.wrapping_sub(0xe1) < 3)) << i;
             }
+            space |= (1u64 << spill) - 1;
+            spill = 0;
+            while lead != 0 {
+                let i = lead.trailing_zeros() as usize;
+                lead &= lead - 1;
+                if let Some(c) = s[at + i..].chars().next().filter(|c| c.is_whitespace()) {
+                    let end = i + c.len_utf8();
+                    space |= (u64::MAX >> (64 - (end.min(64) - i))) << i;
+                    spill = end.saturating_sub(64);
+                }
+            }
+            let word = !space;
+            let before = (word << 1) | u64::from(self.in_word);
+            self.words += u64::from((word & !cont & !before).count_ones());
+            self.chars += u64::from((!cont).count_ones());
+            self.in_word = word >> 63 == 1;
             at += 64;
         }
         self.count_bytes(s, at, bytes.len());
     }
 
-    fn ascii_block(&mut self, block: &[u8; 64]) {
-        let mut space = 0u64;
-        for (i, &b) in block.iter().enumerate() {
-            // ' ', and \t \n \x0b \x0c \r: what `char::is_whitespace` says of ASCII.
-            let is_space = (b == b' ') | (b.wrapping_sub(9) < 5);
-            space |= u64::from(is_space) << i;
-        }
-        let word = !space;
-        let before = (word << 1) | u64::from(self.in_word);
-        self.words += u64::from((word & !before).count_ones());
-        self.chars += 64;
-        self.in_word = word >> 63 == 1;
-    }
-
-    /// The bytes `from..to` of `s`, one at a time.
+    /// The bytes `from..to` of `s`, one at a time (continuation bytes keep their lead's state).
     fn count_bytes(&mut self, s: &str, from: usize, to: usize) {
         let bytes = s.as_bytes();
         for i in from..to {
@@ -234,6 +238,21 @@ mod tests {
                 // And fed in odd pieces, as a stream arrives.
                 let cuts: Vec<&[u8]> = text.as_bytes().chunks(1 + (next() % 97) as usize).collect();
                 assert_eq!(stats(&cuts), m);
+            }
+        }
+    }
+
+    #[test]
+    fn a_multi_byte_space_across_a_block_boundary_still_separates_words() {
+        for space in ["\u{a0}", "\u{3000}", "\u{1680}", "\u{2029}"] {
+            for offset in 58..70 {
+                let text = format!("{}{space}{}", "a".repeat(offset), "é".repeat(40));
+                let m = stats(&[text.as_bytes()]);
+                assert_eq!(
+                    (m["words"].as_u64(), m["chars"].as_u64()),
+                    (Some(2), Some(offset as u64 + 41)),
+                    "{space:?} at {offset}"
+                );
             }
         }
     }
