@@ -152,8 +152,7 @@ pub struct UploadRequest {
 
 impl UploadRequest {
     pub fn parse(body: &[u8], config: &Config) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+        let value = json_body(body)?;
         let Value::Object(obj) = value else {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
         };
@@ -273,6 +272,12 @@ pub(crate) async fn delete_file(
     st.catalog.delete(record.id).await.map_err(ApiError::internal)?;
     tracing::info!(file_id = %record.id, "file deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A request body as JSON, or the API's `invalid_json`: every JSON route reads it this way.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))
 }
 
 /// The file with this id if the caller may see it. Someone else's file is answered as if it

@@ -16,7 +16,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{AppState, visible_record};
+use crate::api::{AppState, json_body, visible_record};
 use crate::domain::{FileRecord, FileView, MultipartUpload, Status, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
@@ -120,8 +120,7 @@ impl PartPlan {
 /// The body of `POST /files/{id}/parts`: distinct part numbers of this upload, at most 100.
 pub fn parse_part_numbers(body: &[u8], plan: &PartPlan) -> Result<Vec<u32>, ApiError> {
     let invalid = |why: String| ApiError::bad_request("invalid_part_numbers", why);
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let value = json_body(body)?;
     let list = value.get("part_numbers").and_then(Value::as_array).ok_or_else(|| {
         invalid("the body must be {\"part_numbers\": [1, 2, …]}: a list of part numbers to sign".into())
     })?;
@@ -147,8 +146,7 @@ pub fn parse_part_numbers(body: &[u8], plan: &PartPlan) -> Result<Vec<u32>, ApiE
 /// PUT answered, in any order.
 pub fn parse_completed(body: &[u8], plan: &PartPlan) -> Result<Vec<(u32, String)>, ApiError> {
     let invalid = |why: String| ApiError::bad_request("invalid_parts", why);
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let value = json_body(body)?;
     let list = value
         .get("parts")
         .and_then(Value::as_array)
