@@ -418,8 +418,14 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       const partOf = (url) => Number(new URL(url).searchParams.get('partNumber'));
       const sent = [];
       page.on('request', (r) => { if (r.method() === 'PUT' && partOf(r.url())) sent.push(partOf(r.url())); });
+      // Parts 3 and 4 hang; before the reload they are aborted, so none of their bytes can reach
+      // storage (an unrouted pending request would be let through and race the reload).
+      const hung = [];
+      let dropping = false;
       await page.route((url) => url.searchParams.has('partNumber'), (route) => {
         if (partOf(route.request().url()) <= 2) route.continue();
+        else if (dropping) route.abort();
+        else hung.push(route);
       });
       await page.setInputFiles('#file-input', file);
       const id = await (await page.waitForFunction(() => {
@@ -436,13 +442,16 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       assert.ok(sent.includes(3) || sent.includes(4), `parts go in parallel: ${sent}`);
 
       // Reload mid-way: the page remembers the upload and waits for its file.
-      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      dropping = true;
+      await Promise.all(hung.map((r) => r.abort().catch(() => {})));
       await page.reload();
       const row = uploadRow('big.bin');
       await page.waitForFunction(() => {
         const r = document.querySelector('#uploads li.upload[data-filename="big.bin"] .upload-status');
         return r && r.textContent.startsWith('Paused');
       }, null, { timeout: WAIT });
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      assert.deepEqual((await held()).map((p) => p.part_number), [1, 2], 'storage holds parts 1 and 2 only');
       assert.equal(await row.getAttribute('data-id'), id);
       sent.length = 0;
       await page.setInputFiles('#file-input', file);
@@ -501,6 +510,14 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       assert.deepEqual(result.failed, []);
       assert.equal(result.ok, 1);
       assert.ok(result.progress > 0, 'Uppy reports progress');
+      // The page did not start this upload, so it is not polling for it: wait through the API,
+      // then the page's Refresh shows it as a user would see it.
+      const until = Date.now() + WAIT;
+      while ((await (await fetch(`${api}/files/${result.id}`, withToken(token))).json()).status !== 'processed') {
+        assert.ok(Date.now() < until, 'the Uppy upload is processed');
+        await sleep(100);
+      }
+      await page.click('#refresh');
       await rowReaches(page, result.id, 'processed');
       const file = await (await fetch(`${api}/files/${result.id}`, withToken(token))).json();
       assert.equal(file.filename, 'from-uppy.txt');
