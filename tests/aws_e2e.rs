@@ -29,7 +29,7 @@ async fn env() -> Env {
              `eval \"$(infra/emulator.sh start)\"` and run `cargo test` again"
         );
     }
-    let sdk = picasso::aws::sdk_config().await;
+    let sdk = picasso::aws::sdk_config().await.unwrap();
     Env {
         state: picasso::aws::app_state().await.unwrap(),
         processor: picasso::aws::processor().await.unwrap(),
@@ -370,7 +370,7 @@ async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() 
     use picasso::domain::{ContentType, FileId, FileName, FileRecord, FileSize, Status, now};
     use picasso::store::ObjectStore;
     let env = env().await;
-    let sdk = picasso::aws::sdk_config().await;
+    let sdk = picasso::aws::sdk_config().await.unwrap();
     let s3 = picasso::aws::s3_client(&sdk);
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let tag = uuid::Uuid::now_v7().simple().to_string();

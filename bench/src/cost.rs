@@ -187,7 +187,7 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     let mut upload = Function::start(env, "upload", 256).await?;
     let mut list = Function::start(env, "list", 256).await?;
     let mut processor = Function::start(env, "processor", 512).await?;
-    let sdk = picasso::aws::sdk_config().await;
+    let sdk = picasso::aws::sdk_config().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let queue = std::env::var("QUEUE_URL")?;

@@ -4,21 +4,23 @@
 mod dynamo;
 mod s3;
 mod sqs;
+mod tls;
 
 use std::sync::Arc;
 
 pub use dynamo::DynamoCatalog;
 pub use s3::S3Store;
 pub use sqs::SqsRedeliver;
+pub use tls::{https_client, https_client_from_env};
 
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::store::ObjectStore;
 
 /// Loads the SDK configuration once. The standard variables apply, `AWS_ENDPOINT_URL*`
-/// included, so the same binaries run against an emulator.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// included, so the same binaries run against an emulator; HTTPS trusts the bundled roots.
+pub async fn sdk_config() -> anyhow::Result<aws_config::SdkConfig> {
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client_from_env()?).load().await)
 }
 
 /// Virtual-hosted buckets need DNS an emulator does not have: use path style when the endpoint is overridden.
@@ -35,18 +37,18 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 }
 
 /// Both AWS adapters, built from one SDK configuration.
-pub async fn adapters(config: &Config) -> (DynamoCatalog, S3Store) {
-    let sdk = sdk_config().await;
-    (
+pub async fn adapters(config: &Config) -> anyhow::Result<(DynamoCatalog, S3Store)> {
+    let sdk = sdk_config().await?;
+    Ok((
         DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
         S3Store::new(s3_client(&sdk), &config.bucket_name),
-    )
+    ))
 }
 
 /// The API's state on AWS: configuration from the environment, AWS adapters.
 pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
     let config = Config::from_env()?;
-    let (catalog, store) = adapters(&config).await;
+    let (catalog, store) = adapters(&config).await?;
     let auth = crate::identity::api_gateway(&config);
     Ok(crate::api::AppState { catalog: Arc::new(catalog), store: Arc::new(store), config: Arc::new(config), auth })
 }
@@ -55,7 +57,7 @@ pub async fn app_state() -> anyhow::Result<crate::api::AppState> {
 pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
     use crate::budget::MemoryBudget;
     let config = Config::from_env()?;
-    let sdk = sdk_config().await;
+    let sdk = sdk_config().await?;
     let catalog: Arc<dyn Catalog> =
         Arc::new(DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name));
     let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&sdk), &config.bucket_name));
