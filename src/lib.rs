@@ -84,8 +84,8 @@ fn config() -> anyhow::Result<Config> {
     })
 }
 
-fn s3_client(endpoint: &str, creds: &Credentials) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Region};
+fn s3_store(endpoint: &str, creds: &Credentials, bucket: &str) -> S3Store {
+    use aws_sdk_s3::config::{BehaviorVersion, Region, SharedCredentialsProvider};
     let creds = aws_sdk_s3::config::Credentials::new(
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -98,10 +98,10 @@ fn s3_client(endpoint: &str, creds: &Credentials) -> aws_sdk_s3::Client {
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .force_path_style(true)
-        .credentials_provider(creds)
+        .credentials_provider(creds.clone())
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    S3Store::new(aws_sdk_s3::Client::from_conf(conf), SharedCredentialsProvider::new(creds), bucket)
 }
 
 pub async fn start(opts: Options) -> anyhow::Result<Running> {
@@ -125,7 +125,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let s3_endpoint = format!("http://{s3_addr}");
     creds.write(&opts.data_dir.join(Credentials::FILE), &s3_endpoint, &config.bucket_name, REGION)?;
 
-    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&s3_endpoint, &creds), &config.bucket_name));
+    let store: Arc<dyn ObjectStore> = Arc::new(s3_store(&s3_endpoint, &creds, &config.bucket_name));
     let mut processor = Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone());
     processor.inspector.budget = MemoryBudget::new(opts.memory_budget_mb << 20);
     processor.max_receive_count = config.max_receive_count;

@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use hmac::{Hmac, KeyInit, Mac};
 use picasso::aws::S3Store;
 use picasso::domain::FileId;
@@ -16,18 +16,14 @@ const ITERATIONS: u32 = 20_000;
 
 pub async fn run() -> anyhow::Result<()> {
     // Static credentials and a fixed region: no network, no provider chain, only signing.
+    let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "bench");
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            None,
-            None,
-            "bench",
-        ))
+        .credentials_provider(creds.clone())
         .build();
-    let store = S3Store::new(aws_sdk_s3::Client::from_conf(conf), "picasso-uploads");
+    let store =
+        S3Store::new(aws_sdk_s3::Client::from_conf(conf), SharedCredentialsProvider::new(creds), "picasso-uploads");
     let ttl = Duration::from_secs(900);
     let keys: Vec<_> = (0..ITERATIONS + 1000).map(|_| FileId::new().object_key()).collect();
     // Warm-up: the first calls resolve endpoints and fill caches a Lambda keeps between invocations.

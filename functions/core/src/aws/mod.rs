@@ -2,11 +2,14 @@
 //! functions build them from the environment.
 
 mod dynamo;
+mod presign;
 mod s3;
 mod sqs;
 mod tls;
 
 use std::sync::Arc;
+
+use anyhow::Context;
 
 pub use dynamo::DynamoCatalog;
 pub use s3::S3Store;
@@ -36,12 +39,18 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// The S3 adapter for `bucket`, signing with the configuration's credentials.
+pub fn s3_store(sdk: &aws_config::SdkConfig, bucket: &str) -> anyhow::Result<S3Store> {
+    let credentials = sdk.credentials_provider().context("no AWS credentials provider configured")?;
+    Ok(S3Store::new(s3_client(sdk), credentials, bucket))
+}
+
 /// Both AWS adapters, built from one SDK configuration.
 pub async fn adapters(config: &Config) -> anyhow::Result<(DynamoCatalog, S3Store)> {
     let sdk = sdk_config().await?;
     Ok((
         DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        S3Store::new(s3_client(&sdk), &config.bucket_name),
+        s3_store(&sdk, &config.bucket_name)?,
     ))
 }
 
@@ -60,7 +69,7 @@ pub async fn processor() -> anyhow::Result<crate::processor::Processor> {
     let sdk = sdk_config().await?;
     let catalog: Arc<dyn Catalog> =
         Arc::new(DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name));
-    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3_client(&sdk), &config.bucket_name));
+    let store: Arc<dyn ObjectStore> = Arc::new(s3_store(&sdk, &config.bucket_name)?);
     let mut p = crate::processor::Processor::new(catalog.clone(), store.clone(), &config.bucket_name);
     let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
     if let Some(b) = config

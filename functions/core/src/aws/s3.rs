@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
+use super::presign::{Presigner, Request};
 use crate::domain::ObjectKey;
 use crate::integrity::Sha256Digest;
 use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredObject, StoredPart};
@@ -15,27 +16,30 @@ use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredOb
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
+    presigner: Presigner,
 }
 
 impl S3Store {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+    /// `credentials` sign the presigned URLs: the same the client's configuration was given
+    /// (an SDK client does not hand its provider back).
+    pub fn new(client: aws_sdk_s3::Client, credentials: SharedCredentialsProvider, bucket: impl Into<String>) -> Self {
+        let bucket = bucket.into();
+        Self { presigner: Presigner::new(client.clone(), credentials, &bucket), client, bucket }
     }
 }
 
-/// The client must send the signed headers it can set: Content-Type, If-None-Match and any
-/// x-amz-* (the checksum). Content-Length and Host are signed too, but browsers set those
-/// themselves; the SDK also adds headers (a trace id in Lambda) that are neither signed nor needed.
-fn presigned_put(req: PresignedRequest) -> PresignedPut {
+/// A presigned PUT and the headers the client must send with it: the signed ones it can set
+/// (Content-Type, If-None-Match, the checksum). Content-Length and Host are signed too, but
+/// browsers set those themselves.
+async fn presigned_put(presigner: &Presigner, req: Request<'_>) -> anyhow::Result<PresignedPut> {
+    let url = presigner.presign(&req).await?;
     let headers = req
-        .headers()
-        .filter(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            k == "content-type" || k == "if-none-match" || k.starts_with("x-amz-")
-        })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != "content-length")
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    PresignedPut { url: req.uri().to_owned(), headers }
+    Ok(PresignedPut { url, headers })
 }
 
 /// The S3 error code of a failed call (`NoSuchUpload`, `PreconditionFailed`…), if S3 answered.
@@ -53,22 +57,17 @@ impl ObjectStore for S3Store {
         sha256: Option<&Sha256Digest>,
         ttl: Duration,
     ) -> anyhow::Result<PresignedPut> {
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.to_string())
-            .content_type(content_type)
-            .content_length(i64::try_from(size)?)
-            // Write-once: S3 refuses (412) a second PUT to the key while the URL lives, so the
-            // bytes that were processed are the bytes that stay.
-            .if_none_match("*")
-            // A signed header (S3 ignores it as a query parameter): other bytes are refused.
-            .set_checksum_sha256(sha256.map(Sha256Digest::to_base64))
-            .presigned(PresigningConfig::expires_in(ttl)?)
-            .await
-            .context("presigning PUT")?;
-        Ok(presigned_put(req))
+        let (key, length, checksum) = (key.to_string(), size.to_string(), sha256.map(Sha256Digest::to_base64));
+        let mut headers = vec![("content-length", length.as_str()), ("content-type", content_type)];
+        // Write-once: S3 refuses (412) a second PUT to the key while the URL lives, so the
+        // bytes that were processed are the bytes that stay.
+        headers.push(("if-none-match", "*"));
+        // A signed header (S3 ignores it as a query parameter): other bytes are refused.
+        if let Some(c) = &checksum {
+            headers.push(("x-amz-checksum-sha256", c));
+        }
+        let req = Request { method: "PUT", key: &key, operation: "PutObject", query: &[], headers: &headers, ttl };
+        presigned_put(&self.presigner, req).await.context("presigning PUT")
     }
 
     async fn create_multipart(&self, key: ObjectKey, content_type: &str) -> anyhow::Result<String> {
@@ -92,18 +91,16 @@ impl ObjectStore for S3Store {
         size: u64,
         ttl: Duration,
     ) -> anyhow::Result<PresignedPut> {
-        let req = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key.to_string())
-            .upload_id(upload_id)
-            .part_number(i32::try_from(number)?)
-            .content_length(i64::try_from(size)?)
-            .presigned(PresigningConfig::expires_in(ttl)?)
-            .await
-            .context("presigning UploadPart")?;
-        Ok(presigned_put(req))
+        let (key, number, length) = (key.to_string(), number.to_string(), size.to_string());
+        let req = Request {
+            method: "PUT",
+            key: &key,
+            operation: "UploadPart",
+            query: &[("partNumber", &number), ("uploadId", upload_id)],
+            headers: &[("content-length", &length)],
+            ttl,
+        };
+        presigned_put(&self.presigner, req).await.context("presigning UploadPart")
     }
 
     async fn list_parts(&self, key: ObjectKey, upload_id: &str) -> anyhow::Result<Option<Vec<StoredPart>>> {
@@ -198,19 +195,17 @@ impl ObjectStore for S3Store {
                 .collect();
             format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", urlencoding::encode(name))
         });
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            // Downloads are never rendered: on AWS a presigned GET cannot add
-            // `X-Content-Type-Options: nosniff`, so the type itself says "bytes".
-            .set_response_content_type(download_as.map(|_| "application/octet-stream".to_owned()))
-            .set_response_content_disposition(disposition)
-            .presigned(PresigningConfig::expires_in(ttl)?)
-            .await
-            .context("presigning GET")?;
-        Ok(req.uri().to_owned())
+        // Downloads are never rendered: on AWS a presigned GET cannot add
+        // `X-Content-Type-Options: nosniff`, so the type itself says "bytes".
+        let query = match &disposition {
+            Some(d) => vec![
+                ("response-content-disposition", d.as_str()),
+                ("response-content-type", "application/octet-stream"),
+            ],
+            None => vec![],
+        };
+        let req = Request { method: "GET", key, operation: "GetObject", query: &query, headers: &[], ttl };
+        self.presigner.presign(&req).await.context("presigning GET")
     }
 
     async fn open(&self, key: ObjectKey) -> anyhow::Result<Option<ObjectReader>> {
