@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod delivery;
+pub mod objects;
 pub mod server;
 pub mod sqlite;
 pub mod storage;
@@ -125,7 +126,8 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let s3_endpoint = format!("http://{s3_addr}");
     creds.write(&opts.data_dir.join(Credentials::FILE), &s3_endpoint, &config.bucket_name, REGION)?;
 
-    let store: Arc<dyn ObjectStore> = Arc::new(s3_store(&s3_endpoint, &creds, &config.bucket_name));
+    let s3 = s3_store(&s3_endpoint, &creds, &config.bucket_name);
+    let store: Arc<dyn ObjectStore> = Arc::new(objects::LocalObjects::new(s3, objects.join(&config.bucket_name)));
     let mut processor = Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone());
     processor.inspector.budget = MemoryBudget::new(opts.memory_budget_mb << 20);
     processor.max_receive_count = config.max_receive_count;

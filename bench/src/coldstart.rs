@@ -246,5 +246,11 @@ async fn start_once(
     let (Some(next_at), Some(served_at), Some(done_at)) = (r.next_at, r.served_at, r.done_at) else {
         anyhow::bail!("{name}: {}", r.outcome);
     };
-    Ok(Start { to_next: next_at - t0, to_response: done_at - t0, invoke: done_at - served_at, hwm_kib: hwm?, outcome: r.outcome.clone() })
+    Ok(Start {
+        to_next: next_at - t0,
+        to_response: done_at - t0,
+        invoke: done_at - served_at,
+        hwm_kib: hwm?,
+        outcome: r.outcome.clone(),
+    })
 }

@@ -76,12 +76,15 @@ impl Presigner {
         let signable =
             SignableRequest::new(req.method, &url, req.headers.iter().copied(), SignableBody::UnsignedPayload)?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut signed = http::Request::builder().method(req.method).uri(&url).body(())?;
-        for (k, v) in req.headers {
-            signed.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes())?, http::HeaderValue::from_str(v)?);
+        // Query-string signing adds only parameters (X-Amz-Algorithm … X-Amz-Signature), in order.
+        let (_, query) = instructions.into_parts();
+        for (k, v) in query {
+            url.push('&');
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&urlencoding::encode(&v));
         }
-        instructions.apply_to_request_http1x(&mut signed);
-        Ok(signed.uri().to_string())
+        Ok(url)
     }
 
     /// Cached credentials, fetched again when they come within `REFRESH_BEFORE` of expiring.

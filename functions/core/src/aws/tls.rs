@@ -6,7 +6,10 @@
 
 use anyhow::Context;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use std::sync::OnceLock;
+
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 
@@ -20,21 +23,40 @@ pub fn https_client_from_env() -> anyhow::Result<SharedHttpClient> {
 }
 
 /// The client with the bundled roots and `extra_pem`'s certificates, nothing from the system.
+/// Built at the first request, not at start: the roots cost a cold start nothing until used.
 pub fn https_client(extra_pem: Option<&[u8]>) -> anyhow::Result<SharedHttpClient> {
-    let mut roots = TrustStore::empty().with_native_roots(false).with_pem_certificate(bundled_roots_pem());
     if let Some(pem) = extra_pem {
         // Checked here: the SDK parses lazily and panics on a bad certificate at the first call.
         let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
             .context("AWS_CA_BUNDLE is not a PEM certificate bundle")?;
         anyhow::ensure!(!certs.is_empty(), "AWS_CA_BUNDLE holds no certificate");
-        roots = roots.with_pem_certificate(pem);
     }
-    let context = TlsContext::builder().with_trust_store(roots).build()?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https())
+    Ok(SharedHttpClient::new(LazyHttps { extra_pem: extra_pem.map(<[u8]>::to_vec), inner: OnceLock::new() }))
+}
+
+#[derive(Debug)]
+struct LazyHttps {
+    extra_pem: Option<Vec<u8>>,
+    inner: OnceLock<SharedHttpClient>,
+}
+
+impl HttpClient for LazyHttps {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let client = self.inner.get_or_init(|| {
+            let mut roots = TrustStore::empty().with_native_roots(false).with_pem_certificate(bundled_roots_pem());
+            if let Some(pem) = &self.extra_pem {
+                roots = roots.with_pem_certificate(pem.clone());
+            }
+            let context =
+                TlsContext::builder().with_trust_store(roots).build().expect("a TLS context never fails to build");
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https()
+        });
+        client.http_connector(settings, components)
+    }
 }
 
 /// `webpki-root-certs` as PEM, the form the SDK's trust store takes.
