@@ -116,6 +116,54 @@ async fn jpeg_thumbnails_honour_exif_orientation() {
     assert_eq!((thumb.width(), thumb.height()), (171, 256));
 }
 
+/// A progressive JPEG, as phones and mozjpeg write them.
+fn progressive_jpeg(w: usize, h: usize) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % w) as u8, (i / w) as u8, 128]).collect();
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(w, h);
+    c.set_progressive_mode();
+    let mut c = c.start_compress(Vec::new()).unwrap();
+    c.write_scanlines(&pixels).unwrap();
+    c.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_progressive_jpeg_gets_its_thumbnail() {
+    let app = MemoryApp::new();
+    let (r, view) = processed(&app, "progressive.jpg", "image/jpeg", &progressive_jpeg(1200, 800)).await;
+    assert_eq!(view["status"], "processed", "{view}");
+    assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(1200), Some(800)));
+    let thumb =
+        image::load_from_memory(&app.store.get_bytes(&r.analysis.unwrap().thumbnail.unwrap()).unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 171));
+}
+
+/// libjpeg paints what is missing gray and carries on; a file cut short or damaged must fail.
+#[tokio::test]
+async fn a_jpeg_cut_short_or_damaged_fails_instead_of_getting_a_gray_thumbnail() {
+    let app = MemoryApp::new();
+    for (name, jpeg) in [("baseline.jpg", jpeg_rotated(800, 600)), ("progressive.jpg", progressive_jpeg(800, 600))] {
+        let cut = &jpeg[..jpeg.len() * 2 / 3];
+        let (_, view) = processed(&app, name, "image/jpeg", cut).await;
+        assert_eq!(view["status"], "failed", "{name}: {view}");
+        assert_eq!(view["error"]["code"], "corrupt_image", "{name}: {view}");
+        assert!(view["error"]["message"].as_str().unwrap().contains("ends before"), "{name}: {view}");
+    }
+    // The header intact, the second half of the entropy-coded data all one bits (0xFF, stuffed
+    // with 0x00 as JPEG requires): longer than any Huffman code.
+    let mut damaged = jpeg_rotated(800, 600);
+    let n = damaged.len();
+    for (i, b) in damaged[n / 2..n - 2].iter_mut().enumerate() {
+        *b = if i % 2 == 0 { 0xff } else { 0x00 };
+    }
+    let (_, view) = processed(&app, "damaged.jpg", "image/jpeg", &damaged).await;
+    assert_eq!(
+        (view["status"].as_str(), view["error"]["code"].as_str()),
+        (Some("failed"), Some("corrupt_image")),
+        "{view}"
+    );
+}
+
 #[tokio::test]
 async fn permanent_failures_are_recorded_with_a_reason_and_not_retried() {
     let app = MemoryApp::new();

@@ -278,7 +278,7 @@ async fn thumbnails(env: &Env, jpeg: &Path, png: &Path) -> anyhow::Result<()> {
     table.print();
     println!(
         "Ours includes reading and hashing the file; Pillow's includes neither. Both decode JPEGs scaled in the \
-         DCT (Pillow's draft mode; `jpeg-decoder`'s `scale` for us), 1/8 here.\n"
+         DCT (Pillow's draft mode; libjpeg-turbo's `scale_num/scale_denom` through `mozjpeg` for us), 1/8 here.\n"
     );
     for (name, ratio) in verdicts {
         goal(&format!("A3 thumbnail of {name} faster than Pillow"), ratio < 1.0, format!("{ratio:.2}× Pillow's time"));

@@ -3,7 +3,9 @@
 //! already scaled down in the DCT; GIF and WebP need their whole file and pixels, which
 //! are reserved first. Orientation (EXIF) is applied to the thumbnail, never the full image.
 
+use std::cell::RefCell;
 use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use image::metadata::Orientation;
@@ -174,46 +176,154 @@ fn png(input: &mut dyn BufRead, job: &Job<'_>) -> Result<Picture, Failure> {
     picture(ImageKind::Png, img.ok_or_else(|| corrupt("unexpected pixel layout"))?, (w, h), orientation, job)
 }
 
-/// JPEG's DCT decodes straight at 1/2, 1/4 or 1/8 scale: a thumbnail never needs every pixel.
+/// JPEG through libjpeg-turbo (`mozjpeg`), decoded straight at n/8 scale in the DCT, as
+/// Pillow's draft mode does: a thumbnail never needs every pixel, and the entropy decoding that
+/// remains is libjpeg-turbo's.
 fn jpeg(input: &mut dyn BufRead, job: &Job<'_>) -> Result<Picture, Failure> {
-    let mut d = jpeg_decoder::Decoder::new(input);
-    d.read_info().map_err(corrupt)?;
-    let info = d.info().ok_or_else(|| corrupt("no frame header"))?;
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    // libjpeg reports errors by unwinding (`jpeg_errors`): the decoder runs inside `isolate`.
+    let exif = [mozjpeg::Marker::APP(1)];
+    let header = Rc::new(RefCell::new(Vec::new()));
+    let reader = Recording { inner: input, seen: header.clone() };
+    let mut d = mozjpeg::Decompress::builder()
+        .with_err(jpeg_errors())
+        .with_markers(&exif)
+        .from_reader(reader)
+        .map_err(corrupt)?;
+    // The header has been read; unknown (a header past the recording) counts as progressive.
+    let progressive = is_progressive(&header.borrow()).unwrap_or(true);
+    header.borrow_mut().clear();
+    header.borrow_mut().shrink_to_fit();
+    let (w, h) = (d.width() as u32, d.height() as u32);
     job.check_pixels((w, h))?;
-    let orientation = d.exif_data().and_then(Orientation::from_exif_chunk);
-    let k = f64::from(job.limits.thumbnail_side) / f64::from(w.max(h));
-    let want = |n: u32| ((f64::from(n) * k).ceil() as u16).max(1);
-    let (sw, sh) = d.scale(want(w), want(h)).map_err(corrupt)?;
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    let px = info.pixel_format.pixel_bytes() as u64;
-    let scaled = u64::from(sw) * u64::from(sh) * px;
-    // Component planes and the output at the scaled size; a progressive JPEG also keeps
-    // every DCT coefficient (2 bytes per sample, blocks of 8) until its last scan.
-    let coefficients = match info.coding_process {
-        jpeg_decoder::CodingProcess::DctProgressive => {
-            u64::from(w.next_multiple_of(16)) * u64::from(h.next_multiple_of(16)) * px * 2
+    let orientation =
+        d.markers().filter_map(|m| m.data.strip_prefix(b"Exif\0\0")).find_map(Orientation::from_exif_chunk);
+    // The smallest n/8 that keeps the longer side at least the thumbnail's.
+    let side = u64::from(job.limits.thumbnail_side);
+    let n = (8 * side).div_ceil(u64::from(w.max(h)).max(1)).clamp(1, 8);
+    d.scale(n as u8);
+    let px = d.components().len().max(1) as u64;
+    let scaled = (u64::from(w) * n).div_ceil(8) * (u64::from(h) * n).div_ceil(8) * px;
+    // The output at the scaled size, a row of MCUs; a progressive JPEG also keeps every DCT
+    // coefficient (2 bytes per sample, blocks of 8) until its last scan.
+    let coefficients =
+        if progressive { u64::from(w.next_multiple_of(16)) * u64::from(h.next_multiple_of(16)) * px * 2 } else { 0 };
+    let _r = job.reserve(FIXED + 2 * scaled + u64::from(w) * 16 * px + coefficients)?;
+    let img = match d.image().map_err(corrupt)? {
+        mozjpeg::Format::RGB(mut rgb) => {
+            let (sw, sh) = (rgb.width() as u32, rgb.height() as u32);
+            let pixels: Vec<u8> = rgb.read_scanlines().map_err(corrupt)?;
+            rgb.finish().map_err(corrupt)?;
+            image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8)
         }
-        _ => 0,
-    };
-    let need = FIXED + 2 * scaled + u64::from(w) * 16 * px + coefficients;
-    let _r = job.reserve(need)?;
-    d.set_max_decoding_buffer_size(usize::try_from(need).unwrap_or(usize::MAX));
-    let pixels = d.decode().map_err(corrupt)?;
-    use jpeg_decoder::PixelFormat as P;
-    let img = match info.pixel_format {
-        P::RGB24 => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
-        P::L8 => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
-        // Big-endian 16-bit gray: the high byte is enough for a thumbnail.
-        P::L16 => image::GrayImage::from_raw(sw, sh, pixels.chunks_exact(2).map(|p| p[0]).collect())
-            .map(DynamicImage::ImageLuma8),
-        P::CMYK32 => {
+        mozjpeg::Format::Gray(mut gray) => {
+            let (sw, sh) = (gray.width() as u32, gray.height() as u32);
+            let pixels: Vec<u8> = gray.read_scanlines().map_err(corrupt)?;
+            gray.finish().map_err(corrupt)?;
+            image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8)
+        }
+        mozjpeg::Format::CMYK(mut cmyk) => {
+            let (sw, sh) = (cmyk.width() as u32, cmyk.height() as u32);
+            let pixels: Vec<u8> = cmyk.read_scanlines().map_err(corrupt)?;
+            cmyk.finish().map_err(corrupt)?;
             let ink = |c: u8, k: u8| ((255 - u16::from(c)) * (255 - u16::from(k)) / 255) as u8;
             let rgb = pixels.chunks_exact(4).flat_map(|p| [ink(p[0], p[3]), ink(p[1], p[3]), ink(p[2], p[3])]);
             image::RgbImage::from_raw(sw, sh, rgb.collect()).map(DynamicImage::ImageRgb8)
         }
     };
     picture(ImageKind::Jpeg, img.ok_or_else(|| corrupt("unexpected pixel layout"))?, (w, h), orientation, job)
+}
+
+/// How much of a JPEG's start is kept to find its frame header: APP segments (EXIF with its
+/// thumbnail, ICC profiles) come first and are at most 64 KiB each.
+const HEADER_RECORDING: usize = 1 << 20;
+
+/// Passes a stream through, keeping the first bytes read (libjpeg has no "is progressive?").
+struct Recording<'a> {
+    inner: &'a mut dyn BufRead,
+    seen: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.fill_buf()?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.fill_buf()?[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Recording<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        let mut seen = self.seen.borrow_mut();
+        let room = HEADER_RECORDING.saturating_sub(seen.len()).min(n);
+        if room > 0
+            && let Ok(buf) = self.inner.fill_buf()
+        {
+            seen.extend_from_slice(&buf[..room.min(buf.len())]);
+        }
+        self.inner.consume(n);
+    }
+}
+
+/// Whether the frame header (the first SOFn marker, walking the segments from SOI) says
+/// progressive; `None` when the bytes end before it or are not JPEG segments.
+fn is_progressive(jpeg: &[u8]) -> Option<bool> {
+    let mut i = 2;
+    while i + 4 <= jpeg.len() {
+        if jpeg[i] != 0xff {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        if marker == 0xff {
+            i += 1; // fill byte
+            continue;
+        }
+        // SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC); progressive are C2, C6, CA, CE.
+        if (0xc0..=0xcf).contains(&marker) && ![0xc4, 0xc8, 0xcc].contains(&marker) {
+            return Some(matches!(marker, 0xc2 | 0xc6 | 0xca | 0xce));
+        }
+        i += 2 + usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+    }
+    None
+}
+
+/// libjpeg's error manager, stricter than its default: a file that ends early or whose
+/// entropy-coded data is damaged fails (libjpeg would warn and paint the rest gray); warnings
+/// about harmless oddities (extraneous bytes before a marker) are let through, as Pillow does.
+fn jpeg_errors() -> mozjpeg_sys::jpeg_error_mgr {
+    use mozjpeg_sys::{JWRN_HUFF_BAD_CODE, JWRN_JPEG_EOF, jpeg_common_struct};
+    use std::os::raw::c_int;
+
+    fn message(cinfo: &jpeg_common_struct) -> String {
+        // SAFETY: libjpeg passes its live decompressor, whose `err` is this manager.
+        let code = unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code);
+        match code {
+            c if c == JWRN_JPEG_EOF as c_int => "the file ends before its image data does".into(),
+            c if c == JWRN_HUFF_BAD_CODE as c_int => "damaged image data (bad Huffman code)".into(),
+            c => format!("libjpeg error {c}"),
+        }
+    }
+    extern "C-unwind" fn fail(cinfo: &mut jpeg_common_struct) {
+        // Unwinds back to `isolate` without the panic hook, as the mozjpeg crate's own does.
+        std::panic::resume_unwind(Box::new(message(cinfo)));
+    }
+    extern "C-unwind" fn warn(cinfo: &mut jpeg_common_struct, level: c_int) {
+        // SAFETY: as in `message`.
+        let code = unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code);
+        if level < 0 && (code == JWRN_JPEG_EOF as c_int || code == JWRN_HUFF_BAD_CODE as c_int) {
+            std::panic::resume_unwind(Box::new(message(cinfo)));
+        }
+    }
+    // SAFETY: a zeroed manager is what `jpeg_std_error` expects to fill in.
+    let mut err: mozjpeg_sys::jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
+    err.error_exit = Some(fail);
+    err.emit_message = Some(warn);
+    err
 }
 
 /// GIF and WebP decoders need the whole file (WebP seeks) and the whole first frame.
@@ -279,4 +389,36 @@ fn picture(
     let (width, height) = if turned { (h, w) } else { (w, h) };
     let thumbnail = Thumbnail { bytes: out.into_inner(), content_type, extension };
     Ok(Picture { width, height, format: kind.name(), thumbnail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(progressive: bool, exif_thumbnail: usize) -> Vec<u8> {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        c.set_size(64, 48);
+        // mozjpeg's defaults write progressive files; its fastest profile writes baseline.
+        if progressive {
+            c.set_progressive_mode();
+        } else {
+            c.set_fastest_defaults();
+        }
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        // An APP1 segment before the frame header, holding bytes that look like SOF2 markers.
+        c.write_marker(mozjpeg::Marker::APP(1), &[0xff, 0xc2].repeat(exif_thumbnail));
+        c.write_scanlines(&vec![90u8; 64 * 48 * 3]).unwrap();
+        c.finish().unwrap()
+    }
+
+    #[test]
+    fn the_frame_header_says_whether_a_jpeg_is_progressive() {
+        for exif in [0, 1000] {
+            assert_eq!(is_progressive(&encoded(false, exif)), Some(false), "baseline, {exif}");
+            assert_eq!(is_progressive(&encoded(true, exif)), Some(true), "progressive, {exif}");
+        }
+        let jpeg = encoded(false, 1000);
+        assert_eq!(is_progressive(&jpeg[..1000]), None, "cut before the frame header");
+        assert_eq!(is_progressive(b"\xff\xd8not segments"), None);
+    }
 }
