@@ -138,6 +138,34 @@ async fn a_progressive_jpeg_gets_its_thumbnail() {
     assert_eq!((thumb.width(), thumb.height()), (256, 171));
 }
 
+/// Memory is reserved from the frame header: a baseline JPEG needs a row of blocks, a
+/// progressive one keeps every coefficient until its last scan (36 MB at 3000×2000).
+#[tokio::test]
+async fn a_jpeg_reserves_memory_by_its_kind_baseline_or_progressive() {
+    use picasso::budget::MemoryBudget;
+    use picasso::catalog::Outcome;
+    use picasso::domain::{ContentType, FileName, FileSize, Owner};
+    use picasso::inspect::Inspector;
+    let inspector = Inspector::new(MemoryBudget::new(24 << 20));
+    for (name, jpeg, expect) in [
+        ("baseline", jpeg_rotated(3000, 2000), "processed"),
+        ("progressive", progressive_jpeg(3000, 2000), "image_too_large"),
+    ] {
+        let record = FileRecord::pending(
+            Owner::parse("alice").unwrap(),
+            FileName::parse("photo.jpg").unwrap(),
+            ContentType::from_stored("image/jpeg".into()),
+            FileSize::from_stored(jpeg.len() as u64),
+        );
+        let reader: picasso::store::ObjectReader = Box::pin(std::io::Cursor::new(jpeg));
+        let got = match inspector.inspect(&record, reader).await.unwrap().outcome {
+            Outcome::Processed(_) => "processed".to_owned(),
+            Outcome::Failed(f, _) => f.code.to_string(),
+        };
+        assert_eq!(got, expect, "{name}");
+    }
+}
+
 /// libjpeg paints what is missing gray and carries on; a file cut short or damaged must fail.
 #[tokio::test]
 async fn a_jpeg_cut_short_or_damaged_fails_instead_of_getting_a_gray_thumbnail() {

@@ -183,7 +183,7 @@ fn jpeg(input: &mut dyn BufRead, job: &Job<'_>) -> Result<Picture, Failure> {
     // libjpeg reports errors by unwinding (`jpeg_errors`): the decoder runs inside `isolate`.
     let exif = [mozjpeg::Marker::APP(1)];
     let header = Rc::new(RefCell::new(Vec::new()));
-    let reader = Recording { inner: input, seen: header.clone() };
+    let reader = Recording { inner: input, seen: header.clone(), at: 0 };
     let mut d = mozjpeg::Decompress::builder()
         .with_err(jpeg_errors())
         .with_markers(&exif)
@@ -237,10 +237,13 @@ fn jpeg(input: &mut dyn BufRead, job: &Job<'_>) -> Result<Picture, Failure> {
 /// thumbnail, ICC profiles) come first and are at most 64 KiB each.
 const HEADER_RECORDING: usize = 1 << 20;
 
-/// Passes a stream through, keeping the first bytes read (libjpeg has no "is progressive?").
+/// Passes a stream through, keeping the first bytes the reader was shown (libjpeg has no
+/// "is progressive?", and its source manager consumes a buffer only when it asks for the next).
 struct Recording<'a> {
     inner: &'a mut dyn BufRead,
     seen: Rc<RefCell<Vec<u8>>>,
+    /// Stream offset of `inner`'s buffer.
+    at: usize,
 }
 
 impl Read for Recording<'_> {
@@ -254,17 +257,18 @@ impl Read for Recording<'_> {
 
 impl BufRead for Recording<'_> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
+        let buf = self.inner.fill_buf()?;
+        let mut seen = self.seen.borrow_mut();
+        let end = (self.at + buf.len()).min(HEADER_RECORDING);
+        if seen.len() < end {
+            let from = seen.len() - self.at.min(seen.len());
+            seen.extend_from_slice(&buf[from..end - self.at]);
+        }
+        Ok(buf)
     }
 
     fn consume(&mut self, n: usize) {
-        let mut seen = self.seen.borrow_mut();
-        let room = HEADER_RECORDING.saturating_sub(seen.len()).min(n);
-        if room > 0
-            && let Ok(buf) = self.inner.fill_buf()
-        {
-            seen.extend_from_slice(&buf[..room.min(buf.len())]);
-        }
+        self.at += n;
         self.inner.consume(n);
     }
 }
@@ -420,5 +424,21 @@ mod tests {
         let jpeg = encoded(false, 1000);
         assert_eq!(is_progressive(&jpeg[..1000]), None, "cut before the frame header");
         assert_eq!(is_progressive(b"\xff\xd8not segments"), None);
+    }
+
+    #[test]
+    fn the_recording_holds_the_header_libjpeg_read() {
+        for progressive in [false, true] {
+            let jpeg = encoded(progressive, 1000);
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            // A small buffer, so libjpeg asks for many: each shown once, in order.
+            let mut input = std::io::BufReader::with_capacity(100, &jpeg[..]);
+            let reader = Recording { inner: &mut input, seen: seen.clone(), at: 0 };
+            let d = mozjpeg::Decompress::builder().from_reader(reader).unwrap();
+            assert_eq!(d.width(), 64);
+            let seen = seen.borrow();
+            assert!(seen.len() > 2000 && jpeg.starts_with(&seen), "{} bytes recorded", seen.len());
+            assert_eq!(is_progressive(&seen), Some(progressive));
+        }
     }
 }
