@@ -118,10 +118,27 @@ async fn jpeg_thumbnails_honour_exif_orientation() {
 
 /// A progressive JPEG, as phones and mozjpeg write them.
 fn progressive_jpeg(w: usize, h: usize) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % w) as u8, (i / w) as u8, 128]).collect();
+    mozjpeg_file(w, h, true, |i| [(i % w) as u8, (i / w) as u8, 128])
+}
+
+/// A baseline JPEG of noise: megabytes, so the decoder reads it in many buffers.
+fn noisy_baseline_jpeg(w: usize, h: usize) -> Vec<u8> {
+    mozjpeg_file(w, h, false, |i| {
+        let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+        [x as u8, (x >> 8) as u8, (x >> 16) as u8]
+    })
+}
+
+fn mozjpeg_file(w: usize, h: usize, progressive: bool, pixel: impl Fn(usize) -> [u8; 3]) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h).flat_map(pixel).collect();
     let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     c.set_size(w, h);
-    c.set_progressive_mode();
+    // mozjpeg's defaults write progressive files; its fastest profile writes baseline.
+    if progressive {
+        c.set_progressive_mode();
+    } else {
+        c.set_fastest_defaults();
+    }
     let mut c = c.start_compress(Vec::new()).unwrap();
     c.write_scanlines(&pixels).unwrap();
     c.finish().unwrap()
@@ -149,6 +166,7 @@ async fn a_jpeg_reserves_memory_by_its_kind_baseline_or_progressive() {
     let inspector = Inspector::new(MemoryBudget::new(24 << 20));
     for (name, jpeg, expect) in [
         ("baseline", jpeg_rotated(3000, 2000), "processed"),
+        ("baseline, noise", noisy_baseline_jpeg(3000, 2000), "processed"),
         ("progressive", progressive_jpeg(3000, 2000), "image_too_large"),
     ] {
         let record = FileRecord::pending(

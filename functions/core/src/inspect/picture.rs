@@ -260,7 +260,8 @@ impl BufRead for Recording<'_> {
         let buf = self.inner.fill_buf()?;
         let mut seen = self.seen.borrow_mut();
         let end = (self.at + buf.len()).min(HEADER_RECORDING);
-        if seen.len() < end {
+        // Only a contiguous start: once the recording is cleared (or full) it stays so.
+        if (self.at..end).contains(&seen.len()) {
             let from = seen.len() - self.at.min(seen.len());
             seen.extend_from_slice(&buf[from..end - self.at]);
         }
@@ -436,9 +437,17 @@ mod tests {
             let reader = Recording { inner: &mut input, seen: seen.clone(), at: 0 };
             let d = mozjpeg::Decompress::builder().from_reader(reader).unwrap();
             assert_eq!(d.width(), 64);
-            let seen = seen.borrow();
-            assert!(seen.len() > 2000 && jpeg.starts_with(&seen), "{} bytes recorded", seen.len());
-            assert_eq!(is_progressive(&seen), Some(progressive));
+            {
+                let seen = seen.borrow();
+                assert!(seen.len() > 2000 && jpeg.starts_with(&seen), "{} bytes recorded", seen.len());
+                assert_eq!(is_progressive(&seen), Some(progressive));
+            }
+            // Cleared as `jpeg` does, then decoded to the end: nothing more is recorded.
+            seen.borrow_mut().clear();
+            let mut rgb = d.rgb().unwrap();
+            let pixels: Vec<u8> = rgb.read_scanlines().unwrap();
+            rgb.finish().unwrap();
+            assert_eq!((pixels.len(), seen.borrow().len()), (64 * 48 * 3, 0));
         }
     }
 }
