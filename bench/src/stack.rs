@@ -562,7 +562,7 @@ pub async fn multipart(env: &Env) -> anyhow::Result<()> {
         format!("{} ({})", ms(cp), rate(cp)),
     ]);
     table.row(vec!["complete (ListParts check, assembly)".into(), ms(completed), rate(completed), String::new()]);
-    table.row(vec!["processing (GET, SHA-256, type sniffing)".into(), ms(processed), rate(processed), String::new()]);
+    table.row(vec!["processing (read, SHA-256, type sniffing)".into(), ms(processed), rate(processed), String::new()]);
     table.row(vec!["whole upload → processed".into(), ms(t0.elapsed()), rate(t0.elapsed()), String::new()]);
     table.print();
     println!("Peak RSS of the stack over the run: {} (the file is never held whole).\n", mib(peak));
