@@ -15,6 +15,7 @@ use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings, UriPathNormalizationMode,
     sign,
 };
+use aws_smithy_runtime_api::client::identity::Identity;
 use tokio::sync::OnceCell;
 
 /// Credentials are fetched again this long before they expire.
@@ -37,18 +38,19 @@ pub struct Presigner {
     bucket: String,
     /// Scheme, host and the bucket's path prefix (path-style), as the SDK resolves them.
     base: OnceCell<String>,
-    credentials: RwLock<Option<Credentials>>,
+    /// The credentials as the signer takes them, built once per credentials fetched.
+    identity: RwLock<Option<Identity>>,
 }
 
 impl Presigner {
     pub fn new(client: aws_sdk_s3::Client, provider: SharedCredentialsProvider, bucket: impl Into<String>) -> Self {
-        Self { client, provider, bucket: bucket.into(), base: OnceCell::new(), credentials: RwLock::new(None) }
+        Self { client, provider, bucket: bucket.into(), base: OnceCell::new(), identity: RwLock::new(None) }
     }
 
     /// The signed URL for `req` at the client's clock.
     pub async fn presign(&self, req: &Request<'_>) -> anyhow::Result<String> {
         let now = self.client.config().time_source().context("no time source")?.now();
-        let credentials = self.credentials(now).await?;
+        let identity = self.identity(now).await?;
         let region = self.client.config().region().context("no region configured")?;
         let base = self.base().await?;
         let mut url = format!("{base}/{}?x-id={}", encode_key(req.key), req.operation);
@@ -64,7 +66,8 @@ impl Presigner {
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(req.ttl);
-        let identity = credentials.into();
+        // Headers never to sign: none of them (Authorization, User-Agent…) is ever passed here.
+        settings.excluded_headers = None;
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(region.as_ref())
@@ -88,14 +91,15 @@ impl Presigner {
     }
 
     /// Cached credentials, fetched again when they come within `REFRESH_BEFORE` of expiring.
-    async fn credentials(&self, now: SystemTime) -> anyhow::Result<Credentials> {
-        let fresh = |c: &Credentials| c.expiry().is_none_or(|e| e > now + REFRESH_BEFORE);
-        if let Some(c) = self.credentials.read().unwrap().as_ref().filter(|c| fresh(c)) {
-            return Ok(c.clone());
+    async fn identity(&self, now: SystemTime) -> anyhow::Result<Identity> {
+        let fresh = |i: &Identity| i.expiration().is_none_or(|e| e > now + REFRESH_BEFORE);
+        if let Some(i) = self.identity.read().unwrap().as_ref().filter(|i| fresh(i)) {
+            return Ok(i.clone());
         }
-        let c = self.provider.provide_credentials().await.context("loading credentials for presigning")?;
-        *self.credentials.write().unwrap() = Some(c.clone());
-        Ok(c)
+        let c: Credentials = self.provider.provide_credentials().await.context("loading credentials for presigning")?;
+        let i = Identity::from(c);
+        *self.identity.write().unwrap() = Some(i.clone());
+        Ok(i)
     }
 
     /// Where the bucket lives, as the SDK resolves it (endpoint overrides, path style, FIPS…):
