@@ -65,11 +65,22 @@ struct Args {
     idle_timeout_ms: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // File I/O (s3s-fs, the processor's reads) goes through tokio's blocking pool, which grows
+    // to hundreds of threads under load by default: stacks, malloc arenas and wake-ups, not
+    // throughput (bench B4, B8). Each job being processed holds one thread for its whole file
+    // (`--concurrency` of them at most), so the short file operations keep a share of their own.
+    let threads = args.concurrency.max(1) + SHORT_BLOCKING_THREADS;
+    tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(threads).build()?.block_on(run(args))
+}
+
+/// Blocking threads for file operations beside the processing jobs.
+const SHORT_BLOCKING_THREADS: usize = 16;
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     picasso::telemetry::init();
-    let args = Args::parse();
     let auth = match (&args.jwt_issuer, &args.jwt_audience) {
         _ if args.no_auth => AuthMode::Off,
         (Some(issuer), Some(audience)) => {
