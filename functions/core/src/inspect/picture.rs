@@ -303,10 +303,12 @@ fn jpeg_errors() -> mozjpeg_sys::jpeg_error_mgr {
     use mozjpeg_sys::{JWRN_HUFF_BAD_CODE, JWRN_JPEG_EOF, jpeg_common_struct};
     use std::os::raw::c_int;
 
-    fn message(cinfo: &jpeg_common_struct) -> String {
+    fn code(cinfo: &jpeg_common_struct) -> c_int {
         // SAFETY: libjpeg passes its live decompressor, whose `err` is this manager.
-        let code = unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code);
-        match code {
+        unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code)
+    }
+    fn message(c: c_int) -> String {
+        match c {
             c if c == JWRN_JPEG_EOF as c_int => "the file ends before its image data does".into(),
             c if c == JWRN_HUFF_BAD_CODE as c_int => "damaged image data (bad Huffman code)".into(),
             c => format!("libjpeg error {c}"),
@@ -314,13 +316,12 @@ fn jpeg_errors() -> mozjpeg_sys::jpeg_error_mgr {
     }
     extern "C-unwind" fn fail(cinfo: &mut jpeg_common_struct) {
         // Unwinds back to `isolate` without the panic hook, as the mozjpeg crate's own does.
-        std::panic::resume_unwind(Box::new(message(cinfo)));
+        std::panic::resume_unwind(Box::new(message(code(cinfo))));
     }
     extern "C-unwind" fn warn(cinfo: &mut jpeg_common_struct, level: c_int) {
-        // SAFETY: as in `message`.
-        let code = unsafe { cinfo.err.as_ref() }.map_or(-1, |e| e.msg_code);
-        if level < 0 && (code == JWRN_JPEG_EOF as c_int || code == JWRN_HUFF_BAD_CODE as c_int) {
-            std::panic::resume_unwind(Box::new(message(cinfo)));
+        let c = code(cinfo);
+        if level < 0 && (c == JWRN_JPEG_EOF as c_int || c == JWRN_HUFF_BAD_CODE as c_int) {
+            std::panic::resume_unwind(Box::new(message(c)));
         }
     }
     // SAFETY: a zeroed manager is what `jpeg_std_error` expects to fill in.
