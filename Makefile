@@ -1,6 +1,10 @@
-.PHONY: run test build validate bench fuzz sam-local
+.PHONY: run check test build validate bench fuzz sam-local
 run:
 	cargo run --release
+# The fast tier: format, lints, and every test that needs no emulator, Docker or browser.
+check:
+	infra/check.sh
+# Every test: `make check` first, then the emulator, browser, Lambda runtime and SAM tiers.
 test:
 	infra/test.sh
 # The three functions for Lambda (arm64, zig cross-compiling, as `sam build` does).

@@ -6,7 +6,7 @@
 # fuzz/corpus/<target> holds the committed seeds and merged inputs. FUZZ_MERGE=1 afterwards
 # adds to fuzz/corpus/<target> only the inputs that reach new code (edges). Crashers land in
 # fuzz/artifacts/<target>/: keep them (minimized: `cargo fuzz tmin`) once fixed, and
-# `cargo test --test fuzz_corpus` replays them with the corpus. See docs/fuzzing.md.
+# `cargo test --test processing fuzz_corpus` replays them with the corpus. See docs/fuzzing.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"

@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p .test-run
+infra/check.sh
 infra/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 
@@ -18,8 +19,8 @@ echo "== AWS emulator (moto) with template.yaml's resources"
 trap 'infra/sam-local.sh down; infra/emulator.sh stop' EXIT
 eval "$(infra/emulator.sh start)"
 
-echo "== cargo test"
-cargo test --workspace --locked
+echo "== cargo test against the emulator (tests/aws: DynamoDB, S3, SQS end to end)"
+cargo test --locked --test aws -- --ignored
 
 echo "== The API from openapi.json, property-based (schemathesis against the local stack)"
 infra/schemathesis.sh 50

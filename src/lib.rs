@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod delivery;
 pub mod objects;
+pub mod private_file;
 pub mod server;
 pub mod sqlite;
 pub mod storage;
@@ -21,8 +22,9 @@ use picasso::aws::S3Store;
 use picasso::budget::MemoryBudget;
 use picasso::catalog::Catalog;
 use picasso::config::Config;
-use picasso::processor::{ObjectRef, Processor};
-use picasso::store::ObjectStore;
+use picasso::events::ObjectRef;
+use picasso::processor::Processor;
+use picasso::store::{ObjectStore, Presigner};
 use picasso::sweeper::{Redeliver, Sweeper};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -30,7 +32,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{Auth, AuthMode};
 use crate::sqlite::SqliteCatalog;
-use crate::storage::{Created, Credentials};
+use crate::storage::Credentials;
 
 pub const BUCKET: &str = "picasso-uploads";
 const REGION: &str = "us-east-1";
@@ -81,6 +83,8 @@ fn config() -> anyhow::Result<Config> {
     Config::from_lookup(|k| match k {
         "TABLE_NAME" => Some("local".into()),
         "BUCKET_NAME" => Some(BUCKET.into()),
+        // A start-up sweep looks at every pending file of the last run: more per run than on AWS.
+        "SWEEP_BATCH" => std::env::var(k).ok().or(Some("1000".into())),
         _ => std::env::var(k).ok(),
     })
 }
@@ -94,25 +98,25 @@ fn s3_store(endpoint: &str, creds: &Credentials, bucket: &str) -> S3Store {
         None,
         "picasso-local",
     );
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .credentials_provider(creds.clone())
-        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-        .build();
+    let conf = picasso::aws::s3_config(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(creds.clone()),
+        true,
+    );
     S3Store::new(aws_sdk_s3::Client::from_conf(conf), SharedCredentialsProvider::new(creds), bucket)
 }
 
 pub async fn start(opts: Options) -> anyhow::Result<Running> {
-    let config = Arc::new(config()?);
+    let config = config()?;
     let objects = opts.data_dir.join("objects");
     std::fs::create_dir_all(objects.join(&config.bucket_name))
         .with_context(|| format!("creating data directory {}", opts.data_dir.display()))?;
     let catalog = Arc::new(SqliteCatalog::open(&opts.data_dir.join("catalog.sqlite3"))?);
 
-    let (events, rx) = mpsc::channel::<Created>(4096);
+    let (events, rx) = mpsc::channel::<ObjectRef>(4096);
     let fs = s3s_fs::FileSystem::new(&objects).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut builder = s3s::service::S3ServiceBuilder::new(storage::NotifyingStore::new(fs, &objects, events.clone()));
     let creds = Credentials::generate();
@@ -126,22 +130,15 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let s3_endpoint = format!("http://{s3_addr}");
     creds.write(&opts.data_dir.join(Credentials::FILE), &s3_endpoint, &config.bucket_name, REGION)?;
 
-    let s3 = s3_store(&s3_endpoint, &creds, &config.bucket_name);
-    let store: Arc<dyn ObjectStore> = Arc::new(objects::LocalObjects::new(s3, objects.join(&config.bucket_name)));
-    let mut processor = Processor::new(catalog.clone(), store.clone(), config.bucket_name.clone());
-    processor.inspector.budget = MemoryBudget::new(opts.memory_budget_mb << 20);
-    processor.max_receive_count = config.max_receive_count;
-    processor.pending_ttl = config.pending_ttl;
-    let sweeper = Sweeper {
-        catalog: catalog.clone(),
-        store: store.clone(),
-        redeliver: Arc::new(ChannelRedeliver(events.clone())),
-        bucket: config.bucket_name.clone(),
-        pending_grace: config.upload_url_ttl + Duration::from_secs(60),
-        batch: 1000,
-    };
+    let s3 = Arc::new(s3_store(&s3_endpoint, &creds, &config.bucket_name));
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(objects::LocalObjects::new(s3.clone(), objects.join(&config.bucket_name)));
+    let budget = MemoryBudget::new(opts.memory_budget_mb << 20);
+    let processor = Processor::from_config(catalog.clone(), store.clone(), &config, budget);
+    let redeliver = Arc::new(ChannelRedeliver(events.clone()));
+    let sweeper = Sweeper::from_config(catalog.clone(), store.clone(), redeliver, &config);
     let auth = Auth::start(&opts.auth, &opts.data_dir, &base_url(api_addr), &config).await?;
-    let state = AppState { catalog: catalog.clone(), store: store.clone(), config, auth: auth.authenticator };
+    let state = AppState::new(catalog.clone(), s3.clone(), store, config, auth.authenticator);
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
         .allow_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
@@ -162,7 +159,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     // Recovery reads objects through the S3 endpoint, so it runs once that serves.
     let recovered = if opts.process {
         delivery::spawn(rx, Arc::new(processor), opts.concurrency);
-        recover(&catalog, sweeper).await?
+        recover(&catalog, sweeper, s3).await?
     } else {
         0
     };
@@ -198,34 +195,17 @@ pub fn base_url(api: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, api.port()))
 }
 
-/// Creates `path`, which must not exist, readable by its owner only (0600), with `contents`
-/// flushed to disk: how the secrets in the data directory are written.
-pub(crate) fn create_private_file(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    Ok(())
-}
-
 /// How often the sweeper runs (on AWS, the template's schedule).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// The sweeper's redelivery here: straight into the in-process queue.
-struct ChannelRedeliver(mpsc::Sender<Created>);
+struct ChannelRedeliver(mpsc::Sender<ObjectRef>);
 
 #[async_trait::async_trait]
 impl Redeliver for ChannelRedeliver {
     async fn redeliver(&self, objects: &[ObjectRef]) -> anyhow::Result<()> {
         for o in objects {
-            let created = Created { bucket: o.bucket.clone(), key: o.key.clone(), size: 0, etag: String::new() };
-            self.0.send(created).await?;
+            self.0.send(o.clone()).await?;
         }
         Ok(())
     }
@@ -234,14 +214,12 @@ impl Redeliver for ChannelRedeliver {
 /// At start-up the last run's leases are dead and every pending file with its bytes is
 /// delivered again; then the sweeper runs every [`SWEEP_EVERY`], and expired pending
 /// records are dropped as DynamoDB's TTL would.
-async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::Result<usize> {
+async fn recover(catalog: &Arc<SqliteCatalog>, sweeper: Sweeper, s3: Arc<S3Store>) -> anyhow::Result<usize> {
     catalog.release_dead_leases()?;
     let now = picasso::domain::now();
     // Nothing is in flight yet: every pending file is looked at, whatever its age.
-    let grace = std::mem::replace(&mut sweeper.pending_grace, Duration::ZERO);
-    let swept = sweeper.sweep(now).await?;
-    purge(catalog, &sweeper.store, now).await?;
-    sweeper.pending_grace = grace;
+    let swept = sweeper.sweep_older_than(now, Duration::ZERO).await?;
+    purge(catalog, s3.as_ref(), now).await?;
     let catalog = catalog.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -250,7 +228,7 @@ async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::
             every.tick().await;
             let now = picasso::domain::now();
             let swept = match sweeper.sweep(now).await {
-                Ok(_) => purge(&catalog, &sweeper.store, now).await,
+                Ok(_) => purge(&catalog, s3.as_ref(), now).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = swept {
@@ -265,11 +243,11 @@ async fn recover(catalog: &Arc<SqliteCatalog>, mut sweeper: Sweeper) -> anyhow::
 /// they waited for, as the bucket's lifecycle rule would: no parts are left behind.
 async fn purge(
     catalog: &SqliteCatalog,
-    store: &Arc<dyn ObjectStore>,
+    uploads: &dyn Presigner,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     for (id, upload_id) in catalog.purge_expired(now)? {
-        store.abort_multipart(id.object_key(), &upload_id).await?;
+        uploads.abort_multipart(id.object_key(), &upload_id).await?;
     }
     Ok(())
 }

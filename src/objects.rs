@@ -1,27 +1,25 @@
-//! The local stack's object store: the S3 adapter over the embedded endpoint for everything a
-//! client sees (presigned URLs, multipart), but the processor's reads go straight to the files
-//! the endpoint keeps. On AWS a GET is a network call anyway; here it was a loopback HTTP
+//! The local stack's object store: the processor's reads go straight to the files the
+//! endpoint keeps (writes and deletes go through the endpoint, as do presigned URLs). On AWS a GET is a network call anyway; here it was a loopback HTTP
 //! request signed by the SDK and verified by s3s for bytes already on this disk. s3s-fs writes
 //! each object to a temporary file and renames it, so a file that exists is complete.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use picasso::aws::S3Store;
 use picasso::domain::ObjectKey;
-use picasso::integrity::Sha256Digest;
-use picasso::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredObject, StoredPart};
+use picasso::store::{ObjectReader, ObjectStore, StoredObject};
 
 pub struct LocalObjects {
-    s3: S3Store,
+    s3: Arc<S3Store>,
     /// The bucket's directory under the endpoint's root.
     bucket_dir: PathBuf,
 }
 
 impl LocalObjects {
-    pub fn new(s3: S3Store, bucket_dir: PathBuf) -> Self {
+    pub fn new(s3: Arc<S3Store>, bucket_dir: PathBuf) -> Self {
         Self { s3, bucket_dir }
     }
 
@@ -41,53 +39,6 @@ fn found<T>(r: std::io::Result<T>) -> std::io::Result<Option<T>> {
 
 #[async_trait]
 impl ObjectStore for LocalObjects {
-    async fn presign_put(
-        &self,
-        key: ObjectKey,
-        content_type: &str,
-        size: u64,
-        sha256: Option<&Sha256Digest>,
-        ttl: Duration,
-    ) -> anyhow::Result<PresignedPut> {
-        self.s3.presign_put(key, content_type, size, sha256, ttl).await
-    }
-
-    async fn create_multipart(&self, key: ObjectKey, content_type: &str) -> anyhow::Result<String> {
-        self.s3.create_multipart(key, content_type).await
-    }
-
-    async fn presign_part(
-        &self,
-        key: ObjectKey,
-        upload_id: &str,
-        number: u32,
-        size: u64,
-        ttl: Duration,
-    ) -> anyhow::Result<PresignedPut> {
-        self.s3.presign_part(key, upload_id, number, size, ttl).await
-    }
-
-    async fn list_parts(&self, key: ObjectKey, upload_id: &str) -> anyhow::Result<Option<Vec<StoredPart>>> {
-        self.s3.list_parts(key, upload_id).await
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: ObjectKey,
-        upload_id: &str,
-        parts: &[StoredPart],
-    ) -> anyhow::Result<Completion> {
-        self.s3.complete_multipart(key, upload_id, parts).await
-    }
-
-    async fn abort_multipart(&self, key: ObjectKey, upload_id: &str) -> anyhow::Result<()> {
-        self.s3.abort_multipart(key, upload_id).await
-    }
-
-    async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String> {
-        self.s3.presign_get(key, ttl, download_as).await
-    }
-
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>> {
         let meta = found(tokio::fs::metadata(self.path(key)).await).with_context(|| format!("HEAD {key}"))?;
         Ok(meta.filter(|m| m.is_file()).map(|m| StoredObject { size: m.len() }))

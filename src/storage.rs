@@ -17,42 +17,13 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use picasso::domain::ObjectKey;
-use picasso::processor::ObjectRef;
-
-/// An object that has just been written.
-#[derive(Debug, Clone)]
-pub struct Created {
-    pub bucket: String,
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-}
-
-impl Created {
-    /// The notification AWS sends for it, field for field; keys are URL-encoded as S3 does.
-    pub fn to_event(&self) -> Value {
-        let mut event = ObjectRef { bucket: self.bucket.clone(), key: self.key.clone() }.notification();
-        // What only a real PUT knows, and the fields S3 adds around it.
-        let record = &mut event["Records"][0];
-        record["awsRegion"] = json!("us-east-1");
-        record["userIdentity"] = json!({"principalId": "picasso-local"});
-        record["requestParameters"] = json!({"sourceIPAddress": "127.0.0.1"});
-        record["responseElements"] = json!({"x-amz-request-id": "0", "x-amz-id-2": "0"});
-        record["s3"]["configurationId"] = json!("uploads");
-        record["s3"]["bucket"]["ownerIdentity"] = json!({"principalId": "picasso-local"});
-        let object = &mut record["s3"]["object"];
-        object["size"] = json!(self.size);
-        object["eTag"] = json!(self.etag);
-        object["sequencer"] = json!(format!("{:016X}", picasso::domain::now().timestamp_micros()));
-        event
-    }
-}
+use picasso::events::ObjectRef;
 
 /// The endpoint's credentials: random for each run (nothing published signs anything), and
 /// written to the data directory, readable by its owner only, for tools and tests.
@@ -88,7 +59,7 @@ impl Credentials {
         });
         let tmp = path.with_extension("json.tmp");
         let _ = std::fs::remove_file(&tmp);
-        crate::create_private_file(&tmp, format!("{body:#}\n").as_bytes())?;
+        crate::private_file::create(&tmp, format!("{body:#}\n").as_bytes())?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
     }
 }
@@ -102,11 +73,11 @@ pub struct NotifyingStore {
     fs: FileSystem,
     /// s3s-fs's root: parts live there as `.upload_id-{id}.part-{n}`, the upload as `.upload-{id}.json`.
     root: PathBuf,
-    events: mpsc::Sender<Created>,
+    events: mpsc::Sender<ObjectRef>,
 }
 
 impl NotifyingStore {
-    pub fn new(fs: FileSystem, root: &Path, events: mpsc::Sender<Created>) -> Self {
+    pub fn new(fs: FileSystem, root: &Path, events: mpsc::Sender<ObjectRef>) -> Self {
         Self { fs, root: root.to_owned(), events }
     }
 
@@ -120,12 +91,11 @@ impl NotifyingStore {
         uuid::Uuid::parse_str(upload_id).is_ok() && self.root.join(format!(".upload-{upload_id}.json")).exists()
     }
 
-    async fn notify(&self, bucket: String, key: String, size: u64, etag: Option<&ETag>) {
+    async fn notify(&self, bucket: String, key: String) {
         // Same filter as the template's notification: derived objects never re-trigger processing.
         if key.starts_with(ObjectKey::PREFIX) {
-            let etag = etag.map(|e| e.value().to_owned()).unwrap_or_default();
             // Backpressure rather than loss: a full queue slows writes down.
-            let _ = self.events.send(Created { bucket, key, size, etag }).await;
+            let _ = self.events.send(ObjectRef { bucket, key }).await;
         }
     }
 }
@@ -134,7 +104,6 @@ impl NotifyingStore {
 impl S3 for NotifyingStore {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let size = req.input.content_length.unwrap_or_default().max(0) as u64;
         // s3s-fs checks a checksum only after it has stored the bytes (and a PUT of the right
         // bytes would then find the key taken): check it on the way in, as S3 does.
         let mut req = req;
@@ -155,7 +124,7 @@ impl S3 for NotifyingStore {
             }
             r => r?,
         };
-        self.notify(bucket, key, size, resp.output.e_tag.as_ref()).await;
+        self.notify(bucket, key).await;
         Ok(resp)
     }
 
@@ -224,8 +193,7 @@ impl S3 for NotifyingStore {
         for n in parts {
             let _ = tokio::fs::remove_file(self.etag_path(&upload_id, n)).await;
         }
-        let size = self.fs_size(&bucket, &key).await;
-        self.notify(bucket, key, size, resp.output.e_tag.as_ref()).await;
+        self.notify(bucket, key).await;
         Ok(resp)
     }
 
@@ -317,11 +285,7 @@ impl s3s::stream::ByteStream for Sha256Checked {
     }
 }
 
-impl NotifyingStore {
-    async fn fs_size(&self, bucket: &str, key: &str) -> u64 {
-        tokio::fs::metadata(self.root.join(bucket).join(key)).await.map(|m| m.len()).unwrap_or_default()
-    }
-}
+impl NotifyingStore {}
 
 /// s3s-fs binds each multipart upload to the access key that created it, and each run has
 /// its own: at start-up the uploads left in progress pass to this run's key, so they resume.

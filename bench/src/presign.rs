@@ -7,7 +7,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentials
 use hmac::{Hmac, KeyInit, Mac};
 use picasso::aws::S3Store;
 use picasso::domain::FileId;
-use picasso::store::ObjectStore;
+use picasso::store::Presigner;
 use sha2_sigv4::{Digest, Sha256};
 
 use crate::report::{Table, goal, us};

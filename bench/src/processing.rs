@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use image::{ImageEncoder, Rgb, RgbImage};
+use picasso::budget::DEFAULT_BUDGET;
 use picasso::budget::MemoryBudget;
 use picasso::catalog::Outcome;
 use picasso::domain::{ContentType, FileName, FileRecord, FileSize};
 use picasso::inspect::{Inspection, Inspector};
-use picasso::processor::DEFAULT_BUDGET;
 use picasso::store::ObjectReader;
 
 use crate::Env;

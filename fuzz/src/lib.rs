@@ -19,10 +19,12 @@ use picasso::catalog::{Catalog, Cursor as ListCursor, MAX_LIMIT, Outcome, Scope}
 use picasso::config::Config;
 use picasso::domain::{AllowList, ContentType, FileId, FileName, FileRecord, FileSize, Owner, Status};
 use picasso::error::ApiError;
+use picasso::events::{Incoming, Notification};
 use picasso::identity::{Caller, list_claim};
 use picasso::inspect::{Inspection, Inspector};
+use picasso::lambda::ProcessorFunction;
 use picasso::memory::{MemoryCatalog, MemoryStore};
-use picasso::processor::{Incoming, Notification, Processor};
+use picasso::processor::Processor;
 use picasso::store::ObjectReader;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -182,7 +184,8 @@ fn config(allowed: &str) -> Config {
 }
 
 /// An error the API answers with: always the client's fault, never a 5xx.
-fn client_error(e: &ApiError, what: &str) {
+fn client_error<E: Clone + Into<ApiError>>(e: &E, what: &str) {
+    let e: ApiError = e.clone().into();
     assert!(e.status.is_client_error(), "{what}: {} {} {}", e.status, e.code, e.message);
 }
 
@@ -338,7 +341,17 @@ pub fn notification(data: &[u8]) {
         record.id = FileId::parse(&KNOWN_KEY["uploads/".len()..]).unwrap();
         catalog.insert(&record, record.uploaded_at + std::time::Duration::from_secs(3600)).await.unwrap();
         store.put_bytes(KNOWN_KEY, b"hello\n".to_vec());
-        let processor = Processor::new(catalog.clone(), store, "picasso-uploads");
+        let budget = MemoryBudget::new(picasso::budget::DEFAULT_BUDGET);
+        let config = Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("files".into()),
+            "BUCKET_NAME" => Some("picasso-uploads".into()),
+            _ => None,
+        })
+        .expect("a configuration");
+        let processor = ProcessorFunction {
+            processor: Processor::from_config(catalog.clone(), store, &config, budget),
+            sweeper: None,
+        };
         // Errors are fine (an unsupported event, a message returned to the queue); panics are not.
         let _ = processor.handle_event(event).await;
         // Whatever happened, the file is not lost and not left `processing` (stuck).

@@ -154,7 +154,7 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
         .map_err(|_| anyhow::anyhow!("generating the dev issuer's key failed"))?;
     let der = pair.to_pkcs8v1().map_err(|_| anyhow::anyhow!("encoding the dev issuer's key failed"))?;
     let tmp = path.with_extension(format!("pem.{}.tmp", uuid::Uuid::new_v4().simple()));
-    crate::create_private_file(&tmp, pem(der.as_ref()).as_bytes())?;
+    crate::private_file::create(&tmp, pem(der.as_ref()).as_bytes())?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {

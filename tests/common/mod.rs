@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use picasso::api::AppState;
 use picasso::config::Config;
+use picasso::lambda::ProcessorFunction;
 use picasso::memory::{MemoryCatalog, MemoryStore};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -32,6 +33,15 @@ pub fn test_config_with(vars: &[(&str, &str)]) -> Config {
     .unwrap()
 }
 
+/// A processor over these adapters, configured as the tests' functions are.
+pub fn processor_over(
+    catalog: Arc<dyn picasso::catalog::Catalog>,
+    store: Arc<dyn picasso::store::ObjectStore>,
+) -> picasso::processor::Processor {
+    let budget = picasso::budget::MemoryBudget::new(picasso::budget::DEFAULT_BUDGET);
+    picasso::processor::Processor::from_config(catalog, store, &test_config(), budget)
+}
+
 /// The API over in-memory adapters, which tests can look into.
 pub struct MemoryApp {
     pub state: AppState,
@@ -49,8 +59,8 @@ impl MemoryApp {
         let store = Arc::new(MemoryStore::default());
         // The Lambda functions' authenticator: tests send what API Gateway's JWT authorizer puts
         // in the request context.
-        let auth = picasso::identity::api_gateway(&config);
-        let state = AppState { catalog: catalog.clone(), store: store.clone(), config: Arc::new(config), auth };
+        let auth = Arc::new(picasso::aws::ApiGatewayJwt { groups_claim: config.groups_claim.clone() });
+        let state = AppState::new(catalog.clone(), store.clone(), store.clone(), config, auth);
         Self { state, catalog, store }
     }
 
@@ -59,24 +69,24 @@ impl MemoryApp {
     }
 
     pub fn processor(&self) -> picasso::processor::Processor {
-        picasso::processor::Processor::new(
-            self.catalog.clone(),
-            self.store.clone(),
-            self.state.config.bucket_name.clone(),
-        )
+        processor_over(self.catalog.clone(), self.store.clone())
+    }
+
+    /// The processor function as Lambda invokes it (no sweeper).
+    pub fn function(&self) -> ProcessorFunction {
+        ProcessorFunction { processor: self.processor(), sweeper: None }
     }
 
     /// A sweeper over this app's adapters whose redeliveries are collected for the test.
     pub fn sweeper(&self, pending_grace: std::time::Duration) -> (picasso::sweeper::Sweeper, Arc<Collected>) {
         let collected = Arc::new(Collected::default());
-        let sweeper = picasso::sweeper::Sweeper {
-            catalog: self.catalog.clone(),
-            store: self.store.clone(),
-            redeliver: collected.clone(),
-            bucket: self.state.config.bucket_name.clone(),
-            pending_grace,
-            batch: 100,
-        };
+        let sweeper = picasso::sweeper::Sweeper::from_config(
+            self.catalog.clone(),
+            self.store.clone(),
+            collected.clone(),
+            &self.state.config,
+        )
+        .with_grace(pending_grace);
         (sweeper, collected)
     }
 
@@ -228,11 +238,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Redeliveries the sweeper made, in order.
 #[derive(Default)]
-pub struct Collected(pub std::sync::Mutex<Vec<picasso::processor::ObjectRef>>);
+pub struct Collected(pub std::sync::Mutex<Vec<picasso::events::ObjectRef>>);
 
 #[async_trait::async_trait]
 impl picasso::sweeper::Redeliver for Collected {
-    async fn redeliver(&self, objects: &[picasso::processor::ObjectRef]) -> anyhow::Result<()> {
+    async fn redeliver(&self, objects: &[picasso::events::ObjectRef]) -> anyhow::Result<()> {
         self.0.lock().unwrap().extend_from_slice(objects);
         Ok(())
     }

@@ -11,6 +11,9 @@ const MIB: u64 = 1 << 20;
 /// What a function keeps outside the budget: runtime, SDK clients, stream buffers, allocator slack.
 pub const LAMBDA_HEADROOM: u64 = 128 * MIB;
 
+/// The budget when nothing says otherwise (tests, tools).
+pub const DEFAULT_BUDGET: u64 = 256 << 20;
+
 #[derive(Debug)]
 pub struct MemoryBudget {
     total: u64,

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Analysis, Failure, FileId, FileRecord, Owner, Status};
-use crate::error::ApiError;
+use crate::refusal::DomainError;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
@@ -185,9 +185,9 @@ impl Cursor {
     }
 
     /// Anything but a cursor this API issued for the same listing is a client error.
-    pub fn decode(s: &str, scope: &Scope, status: Option<Status>) -> Result<Self, ApiError> {
+    pub fn decode(s: &str, scope: &Scope, status: Option<Status>) -> Result<Self, DomainError> {
         let invalid =
-            || ApiError::bad_request("invalid_cursor", "cursor is not one this API issued; start again without it");
+            || DomainError::invalid("invalid_cursor", "cursor is not one this API issued; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
         // The owner comes last: it may itself contain colons.
@@ -206,7 +206,7 @@ impl Cursor {
         };
         let after = FileId::parse(id).ok_or_else(invalid)?;
         if cursor_status != status || cursor_scope != *scope {
-            return Err(ApiError::bad_request(
+            return Err(DomainError::invalid(
                 "invalid_cursor",
                 "cursor belongs to another listing (another status filter, scope or user)",
             ));
@@ -239,7 +239,7 @@ mod tests {
         let bob = Scope::Owner(Owner::parse("bob").unwrap());
         for (scope, status) in [(bob, None), (Scope::All, None), (alice(), Some(Status::Failed))] {
             let e = Cursor::decode(&c, &scope, status).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{scope:?}");
+            assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_cursor"), "{scope:?}");
         }
     }
 
@@ -260,7 +260,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
             let e = Cursor::decode(&bad, &Scope::All, None).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_cursor"), "{bad:?}");
         }
         let e = Cursor::decode(&c, &Scope::All, Some(Status::Failed)).unwrap_err();
         assert_eq!(e.code, "invalid_cursor");

@@ -16,6 +16,14 @@ pub const MIN_PART: u64 = 5 << 20;
 /// The largest file processed in one invocation at the measured read rate (see the README).
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 5 << 30;
 
+/// How long a processor's claim holds at least: longer than processing one file takes,
+/// shorter than the queue's visibility timeout (1800 s).
+pub const LEASE: Duration = Duration::from_secs(120);
+
+/// How much longer than its upload URL a pending record may wait for its bytes before the
+/// sweeper looks for them: their event may still be on its way.
+pub const PENDING_GRACE_MARGIN: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table (`TABLE_NAME`).
@@ -47,6 +55,10 @@ pub struct Config {
     pub admin_group: String,
     /// The claim that lists the caller's groups (`GROUPS_CLAIM`, default `cognito:groups`).
     pub groups_claim: String,
+    /// Records the sweeper looks at per kind and run (`SWEEP_BATCH`, default 500).
+    pub sweep_batch: usize,
+    /// How long a processor's claim holds at least ([`LEASE`]).
+    pub lease: Duration,
 }
 
 impl Config {
@@ -90,11 +102,21 @@ impl Config {
                 .context("MAX_RECEIVE_COUNT is too large")?,
             admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
             groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| "cognito:groups".into()),
+            sweep_batch: usize::try_from(number("SWEEP_BATCH", 500)?).context("SWEEP_BATCH is too large")?,
+            lease: LEASE,
             processing_memory_mb: get("PROCESSING_MEMORY_MB")
                 .filter(|v| !v.is_empty())
                 .map(|_| number("PROCESSING_MEMORY_MB", 0))
                 .transpose()?,
         })
+    }
+}
+
+impl Config {
+    /// A pending record younger than this may still be receiving its bytes, or its event may
+    /// be on its way: the sweeper leaves it alone.
+    pub fn pending_grace(&self) -> Duration {
+        self.upload_url_ttl + PENDING_GRACE_MARGIN
     }
 }
 

@@ -8,8 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use crate::integrity::Sha256Digest;
+pub use crate::refusal::{DomainError, Refusal};
 
 /// Time-ordered file id (UUIDv7): its text sorts in creation order, which the
 /// catalog's "newest first" index relies on.
@@ -83,8 +83,8 @@ pub struct FileName(String);
 impl FileName {
     pub const MAX_BYTES: usize = 255;
 
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let bad = |why: &str| Err(ApiError::bad_request("invalid_filename", format!("filename {why}")));
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let bad = |why: &str| Err(DomainError::invalid("invalid_filename", format!("filename {why}")));
         if s.trim().is_empty() {
             return bad("must not be empty");
         }
@@ -136,9 +136,9 @@ impl ContentType {
     /// The longest registered charset name is 40 characters (RFC 2978 allows no more).
     const MAX_CHARSET: usize = 40;
 
-    pub fn parse(s: &str, allowed: &AllowList) -> Result<Self, ApiError> {
+    pub fn parse(s: &str, allowed: &AllowList) -> Result<Self, DomainError> {
         let invalid = |why: &str| {
-            ApiError::bad_request(
+            DomainError::invalid(
                 "invalid_content_type",
                 format!(
                     "content_type {s:?} is refused: {why} (expected a MIME type such as image/png, with at most a charset parameter)"
@@ -174,7 +174,7 @@ impl ContentType {
             charset = Some(value);
         }
         if !allowed.permits(&essence) {
-            return Err(ApiError::unsupported_type(&essence, &allowed.describe()));
+            return Err(DomainError::unsupported_type(&essence, &allowed.describe()));
         }
         Ok(Self(match charset {
             Some(c) => format!("{essence}; charset={c}"),
@@ -216,26 +216,12 @@ impl AllowList {
 pub struct FileSize(u64);
 
 impl FileSize {
-    pub fn parse(v: &serde_json::Value, max: u64) -> Result<Self, ApiError> {
-        let n = match v {
-            serde_json::Value::Number(n) => n,
-            _ => {
-                return Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes"));
-            }
-        };
-        match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(0), ..) | (None, Some(_), _) => {
-                Err(ApiError::bad_request("invalid_size", "size must be at least 1 byte"))
-            }
-            (Some(b), ..) if b > max => Err(ApiError::too_large(b, max)),
-            (Some(b), ..) => Ok(Self(b)),
-            (None, None, Some(f)) if f > max as f64 => Err(ApiError::too_large(f, max)),
-            // 18929.0 is the integer 18929 to JSON Schema (and to clients that only have floats).
-            (None, None, Some(f)) if f >= 1.0 && f.fract() == 0.0 => Ok(Self(f as u64)),
-            (None, None, Some(f)) if f.fract() == 0.0 => {
-                Err(ApiError::bad_request("invalid_size", "size must be at least 1 byte"))
-            }
-            _ => Err(ApiError::bad_request("invalid_size", "size must be a whole number of bytes")),
+    /// A size the client declared: at least one byte, at most `max`.
+    pub fn new(bytes: u64, max: u64) -> Result<Self, DomainError> {
+        match bytes {
+            0 => Err(DomainError::invalid("invalid_size", "size must be at least 1 byte")),
+            b if b > max => Err(DomainError::too_large(b, max)),
+            b => Ok(Self(b)),
         }
     }
 
@@ -408,86 +394,9 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(t))
-}
-
-fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&rfc3339(t)),
-        None => s.serialize_none(),
-    }
-}
-
-/// The file object of the API.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = File)]
-pub struct FileView<'a> {
-    /// UUIDv7: sorts in creation order.
-    #[schema(value_type = String, format = "uuid")]
-    pub id: FileId,
-    /// The `sub` of whoever uploaded it (null for records from before owners).
-    #[schema(value_type = Option<String>)]
-    pub owner: Option<&'a str>,
-    /// As given: 1–255 bytes of UTF-8, no control, invisible or direction-changing characters.
-    #[schema(value_type = String)]
-    pub filename: &'a FileName,
-    /// Lowercase `type/subtype`, or `type/subtype; charset=x`.
-    #[schema(value_type = String)]
-    pub content_type: &'a ContentType,
-    /// Declared size in bytes.
-    #[schema(value_type = u64, minimum = 1)]
-    pub size: FileSize,
-    pub status: Status,
-    /// The original service's flag, kept for its clients: `status == processed`.
-    pub processed: bool,
-    #[serde(serialize_with = "ser_time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub uploaded_at: DateTime<Utc>,
-    #[serde(serialize_with = "ser_opt_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub processed_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Option<Failure>)]
-    pub error: Option<&'a Failure>,
-    /// SHA-256 of the stored bytes (hex), once processed.
-    #[schema(value_type = Option<String>)]
-    pub sha256: Option<&'a str>,
-    /// MIME type detected from the content.
-    #[schema(value_type = Option<String>)]
-    pub detected_type: Option<&'a str>,
-    /// Type-specific results: `width`, `height`, `format` for images; `utf8`, `lines`, `words`,
-    /// `chars` (and `json_valid`) for text.
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
-    /// Short-lived presigned GET of the thumbnail (images).
-    pub thumbnail_url: Option<String>,
-}
-
-impl<'a> From<&'a FileRecord> for FileView<'a> {
-    fn from(r: &'a FileRecord) -> Self {
-        Self {
-            id: r.id,
-            owner: r.owner.as_ref().map(Owner::as_str),
-            filename: &r.filename,
-            content_type: &r.content_type,
-            size: r.size,
-            status: r.status,
-            processed: r.status == Status::Processed,
-            uploaded_at: r.uploaded_at,
-            processed_at: r.processed_at,
-            error: r.error.as_ref(),
-            sha256: r.analysis.as_ref().map(|a| a.sha256.as_str()),
-            detected_type: r.analysis.as_ref().map(|a| a.detected_type.as_str()),
-            metadata: r.analysis.as_ref().map(|a| &a.metadata),
-            thumbnail_url: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn file_ids_are_v7_and_sort_by_creation() {
@@ -525,7 +434,7 @@ mod tests {
         }
         for bad in ["", "  ", "a/b", "..\\x", "..", "tab\there", "nul\0", "new\nline", &"x".repeat(256)] {
             let e = FileName::parse(bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (Refusal::Invalid, "invalid_filename"), "{bad:?}");
         }
         // 255 bytes is the limit, not 255 characters.
         assert!(FileName::parse(&"é".repeat(128)).is_err());
@@ -546,12 +455,12 @@ mod tests {
         for c in bidi.into_iter().chain(format).chain(separators) {
             let name = format!("invoice{c}gpj.exe");
             let e = FileName::parse(&name).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{name:?}");
+            assert_eq!((e.kind, e.code), (Refusal::Invalid, "invalid_filename"), "{name:?}");
             assert!(e.message.contains(&format!("U+{:04X}", u32::from(c))), "{}", e.message);
         }
         for bad in [".", "..", "...", "....", "a.", "report.pdf.", "a ", "a.txt ", "a.txt\u{00A0}", "a.txt\u{3000}"] {
             let e = FileName::parse(bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_filename"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (Refusal::Invalid, "invalid_filename"), "{bad:?}");
         }
     }
 
@@ -564,10 +473,10 @@ mod tests {
             "text/plain; charset=utf-8"
         );
         let e = ContentType::parse("application/x-msdownload", &allow).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_content_type"));
+        assert_eq!((e.kind, e.code), (Refusal::Unsupported, "unsupported_content_type"));
         for bad in ["", "png", "image/", "/png", "image/png\r\nx: y", "imäge/png"] {
             let e = ContentType::parse(bad, &allow).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_content_type"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (Refusal::Invalid, "invalid_content_type"), "{bad:?}");
         }
         assert!(ContentType::parse("application/zip", &AllowList::parse("*")).is_ok());
     }
@@ -605,53 +514,13 @@ mod tests {
             &format!("text/plain; charset={}", "x".repeat(41)),
         ] {
             let e = ContentType::parse(bad, &any).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_content_type"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (Refusal::Invalid, "invalid_content_type"), "{bad:?}");
         }
         // The allow-list applies to the essence, whatever the parameters.
         let text = AllowList::parse("text/plain");
         assert!(ContentType::parse("text/plain; charset=utf-8", &text).is_ok());
         let e = ContentType::parse("text/html; charset=utf-8", &text).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_content_type"));
+        assert_eq!((e.kind, e.code), (Refusal::Unsupported, "unsupported_content_type"));
         assert!(e.message.contains("text/html") && !e.message.contains("charset"), "{}", e.message);
-    }
-
-    #[test]
-    fn sizes() {
-        let max = 100;
-        assert_eq!(FileSize::parse(&json!(1), max).unwrap().bytes(), 1);
-        assert_eq!(FileSize::parse(&json!(100), max).unwrap().bytes(), 100);
-        // Found by schemathesis: a whole number written as a float is that number.
-        assert_eq!(FileSize::parse(&json!(42.0), max).unwrap().bytes(), 42);
-        assert_eq!(FileSize::parse(&json!(0.0), max).unwrap_err().code, "invalid_size");
-        assert_eq!(FileSize::parse(&json!(-3.0), max).unwrap_err().code, "invalid_size");
-        let code = |v| {
-            let e = FileSize::parse(&v, max).unwrap_err();
-            (e.status.as_u16(), e.code)
-        };
-        assert_eq!(code(json!(101)), (413, "too_large"));
-        assert_eq!(code(json!(1e30)), (413, "too_large"));
-        assert_eq!(code(json!(0)), (400, "invalid_size"));
-        assert_eq!(code(json!(-5)), (400, "invalid_size"));
-        assert_eq!(code(json!(1.5)), (400, "invalid_size"));
-        assert_eq!(code(json!("12")), (400, "invalid_size"));
-    }
-
-    #[test]
-    fn view_mirrors_processed_flag() {
-        let mut r = FileRecord::pending(
-            Owner::parse("alice").unwrap(),
-            FileName::parse("a.txt").unwrap(),
-            ContentType::from_stored("text/plain".into()),
-            FileSize::from_stored(3),
-        );
-        let v = serde_json::to_value(FileView::from(&r)).unwrap();
-        assert_eq!(v["status"], "pending");
-        assert_eq!(v["processed"], false);
-        assert_eq!(v["processed_at"], serde_json::Value::Null);
-        r.status = Status::Processed;
-        r.processed_at = Some(now());
-        let v = serde_json::to_value(FileView::from(&r)).unwrap();
-        assert_eq!(v["processed"], true);
-        assert!(v["processed_at"].as_str().unwrap().ends_with('Z'));
     }
 }

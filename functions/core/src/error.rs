@@ -4,6 +4,8 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
+use crate::refusal::{DomainError, Refusal};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -33,28 +35,29 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// `size` is whatever number the client sent (a float when it is beyond `u64`).
-    pub fn too_large(size: impl std::fmt::Display, max: u64) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("size {size} bytes is over the maximum of {max} bytes"),
-        )
-    }
-
-    /// `accepted` describes the configured allow-list.
-    pub fn unsupported_type(essence: &str, accepted: &str) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_content_type",
-            format!("content type {essence} is not accepted; accepted types: {accepted}"),
-        )
-    }
-
     /// Logs the cause and tells the client nothing about the internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = format!("{cause:#}"), "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error, please retry")
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let status = match e.kind {
+            Refusal::Invalid => StatusCode::BAD_REQUEST,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::Conflict => StatusCode::CONFLICT,
+        };
+        Self::new(status, e.code, e.message)
+    }
+}
+
+/// Any failure of an adapter: logged, answered `500 internal`.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
     }
 }
 
@@ -81,5 +84,20 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        for (kind, status) in
+            [(Refusal::Invalid, 400), (Refusal::TooLarge, 413), (Refusal::Unsupported, 415), (Refusal::Conflict, 409)]
+        {
+            let e = ApiError::from(DomainError::new(kind, "code", "message"));
+            assert_eq!((e.status.as_u16(), e.code, e.message.as_str()), (status, "code", "message"));
+        }
     }
 }

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 
-use crate::api::AppState;
 use crate::domain::Owner;
 use crate::error::ApiError;
 
@@ -34,55 +33,27 @@ pub struct Caller {
     pub admin: bool,
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// How callers are recognised: who verifies their tokens, and which group makes an admin.
+/// Any router state that provides it (`FromRef`) gets the [`Caller`] extractor.
+#[derive(Clone)]
+pub struct Identity {
+    pub auth: Arc<dyn Authenticator>,
+    pub admin_group: Arc<str>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    Identity: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let claims = st.auth.authenticate(parts).await?;
+    async fn from_request_parts(parts: &mut Parts, st: &S) -> Result<Self, ApiError> {
+        let identity = Identity::from_ref(st);
+        let claims = identity.auth.authenticate(parts).await?;
         let owner =
             Owner::parse(&claims.sub).ok_or_else(|| ApiError::unauthorized("the token's subject is not usable"))?;
-        let admin = claims.groups.iter().any(|g| *g == st.config.admin_group);
+        let admin = claims.groups.iter().any(|g| **g == *identity.admin_group);
         Ok(Caller { owner, admin })
-    }
-}
-
-/// Claims put in the request context by API Gateway's authorizer (HTTP API, payload 2.0): the
-/// JWT authorizer's `jwt.claims`, or a Lambda authorizer's context (`lambda`: `sub` and
-/// optionally `groups`) for deployers who authorize with a function of their own (and for SAM's
-/// local API, which runs Lambda authorizers but not JWT ones). A request with neither never
-/// passed an authorizer: refused here too.
-pub struct ApiGatewayJwt {
-    /// The claim holding groups (`cognito:groups` for Cognito, `groups` elsewhere).
-    pub groups_claim: String,
-}
-
-#[async_trait]
-impl Authenticator for ApiGatewayJwt {
-    async fn authenticate(&self, parts: &Parts) -> Result<Claims, ApiError> {
-        use lambda_http::request::RequestContext;
-        let authorizer = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref(),
-            _ => None,
-        };
-        let none = || ApiError::unauthorized("no verified token: the API's JWT authorizer did not run");
-        let authorizer = authorizer.ok_or_else(none)?;
-        if let Some(jwt) = &authorizer.jwt {
-            let sub = jwt.claims.get("sub").filter(|s| !s.is_empty());
-            let sub = sub.ok_or_else(|| ApiError::unauthorized("the token has no subject"))?;
-            return Ok(Claims {
-                sub: sub.clone(),
-                groups: jwt.claims.get(&self.groups_claim).map(|g| list_claim(g)).unwrap_or_default(),
-                scopes: jwt.scopes.clone().unwrap_or_default(),
-            });
-        }
-        let context = &authorizer.fields;
-        let sub = context.get("sub").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).ok_or_else(none)?;
-        let groups = match context.get("groups") {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|g| g.as_str().map(Into::into)).collect(),
-            Some(serde_json::Value::String(g)) => list_claim(g),
-            _ => Vec::new(),
-        };
-        Ok(Claims { sub: sub.to_owned(), groups, scopes: Vec::new() })
     }
 }
 
@@ -106,11 +77,6 @@ impl Authenticator for Anonymous {
     async fn authenticate(&self, _: &Parts) -> Result<Claims, ApiError> {
         Ok(Claims { sub: ANONYMOUS.into(), ..Claims::default() })
     }
-}
-
-/// The authenticator of the Lambda functions.
-pub fn api_gateway(config: &crate::config::Config) -> Arc<dyn Authenticator> {
-    Arc::new(ApiGatewayJwt { groups_claim: config.groups_claim.clone() })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::error::ApiError;
+use crate::refusal::DomainError;
 
 /// A SHA-256 digest, given as 64 hex digits or as 44 characters of base64 (what S3's
 /// `x-amz-checksum-sha256` and Web Crypto users send).
@@ -15,9 +15,9 @@ use crate::error::ApiError;
 pub struct Sha256Digest([u8; 32]);
 
 impl Sha256Digest {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         let invalid = || {
-            ApiError::bad_request(
+            DomainError::invalid(
                 "invalid_sha256",
                 "sha256 must be the file's SHA-256: 64 hexadecimal digits or 44 characters of base64",
             )
@@ -39,13 +39,22 @@ impl Sha256Digest {
 
     /// Lowercase hex: how the API and the catalog show it (as the computed `sha256`).
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     /// Standard base64: the value of `x-amz-checksum-sha256`.
     pub fn to_base64(&self) -> String {
         STANDARD.encode(self.0)
     }
+}
+
+/// Lowercase hex, as digests are shown everywhere.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 impl fmt::Debug for Sha256Digest {
@@ -90,7 +99,7 @@ mod tests {
             &format!("+{}", &ABC_HEX[1..]),
         ] {
             let e = Sha256Digest::parse(bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_sha256"), "{bad:?}");
+            assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_sha256"), "{bad:?}");
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Picasso's core: everything the Lambda functions and the local stack share.
 //! The domain and the routers know nothing of AWS; adapters implement the ports.
+//!
+//! Layers, each using only those above it in this list (no circle, no arrow up):
+//! `refusal`, `integrity`, `domain`, `parts`; `config`; the ports `catalog`, `store`; `events`;
+//! `budget`, `inspect`; `processor`, `sweeper`; `error`, `identity`; `api`; the adapters `aws`;
+//! `lambda`, the Lambda composition root. `metrics` and `telemetry` are leaves any may use.
 
 pub mod api;
 pub mod aws;
@@ -8,15 +13,17 @@ pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod inspect;
 pub mod integrity;
+pub mod lambda;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod metrics;
-pub mod multipart;
-pub mod openapi;
+pub mod parts;
 pub mod processor;
+pub mod refusal;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;

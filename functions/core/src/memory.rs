@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use crate::domain::{FileId, FileRecord, ObjectKey, Status};
 use crate::integrity::Sha256Digest;
-use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredObject, StoredPart};
+use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, Presigner, StoredObject, StoredPart};
 
 #[derive(Default)]
 pub struct MemoryCatalog(Mutex<BTreeMap<FileId, Row>>);
@@ -164,7 +164,7 @@ struct Buckets {
 fn etag(bytes: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(bytes);
-    format!("\"{}\"", d[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("\"{}\"", crate::integrity::hex(&d[..16]))
 }
 
 impl MemoryStore {
@@ -198,7 +198,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl ObjectStore for MemoryStore {
+impl Presigner for MemoryStore {
     async fn presign_put(
         &self,
         key: ObjectKey,
@@ -276,7 +276,10 @@ impl ObjectStore for MemoryStore {
     async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String> {
         Ok(format!("memory://bucket/{key}?ttl={}&as={}", ttl.as_secs(), download_as.unwrap_or_default()))
     }
+}
 
+#[async_trait]
+impl ObjectStore for MemoryStore {
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>> {
         Ok(self.0.lock().unwrap().objects.get(&key.to_string()).map(|b| StoredObject { size: b.len() as u64 }))
     }

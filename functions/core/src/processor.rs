@@ -4,145 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Transition};
-use crate::domain::{Failure, FileRecord, ObjectKey, now, rfc3339};
+use crate::config::Config;
+use crate::domain::{Failure, FileRecord, ObjectKey, now};
+use crate::events::{Notification, ObjectRef, S3Event};
 use crate::inspect::{Inspection, Inspector};
 use crate::store::ObjectStore;
-use crate::sweeper::Sweeper;
-
-/// An S3 event notification, reduced to what processing reads. `aws_lambda_events`' S3 types
-/// require fields (`userIdentity`, `requestParameters`…) that emulators and some
-/// producers omit, and a notification that fails to parse must not be lost over them.
-#[derive(Debug, Default, Deserialize)]
-pub struct S3Event {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<S3EventRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct S3EventRecord {
-    pub event_name: Option<String>,
-    pub s3: S3Entity,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct S3Entity {
-    pub bucket: S3Bucket,
-    pub object: S3Object,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct S3Bucket {
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct S3Object {
-    pub key: Option<String>,
-}
-
-/// What a Lambda invocation of the processor carries.
-#[derive(Debug)]
-pub enum Incoming {
-    Sqs(SqsEvent),
-    S3(S3Event),
-    /// The EventBridge schedule that runs the sweeper.
-    Schedule,
-}
-
-impl Incoming {
-    /// SQS and S3 events both have `Records`; the first record's `eventSource` tells them apart.
-    pub fn from_value(v: Value) -> anyhow::Result<Self> {
-        if v.get("source").and_then(Value::as_str) == Some("aws.events")
-            && v.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-        {
-            return Ok(Incoming::Schedule);
-        }
-        let source = v.pointer("/Records/0/eventSource").and_then(Value::as_str).unwrap_or_default();
-        Ok(match source {
-            "aws:sqs" => Incoming::Sqs(serde_json::from_value(v)?),
-            "aws:s3" => Incoming::S3(serde_json::from_value(v)?),
-            "" if v.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty)) => {
-                Incoming::S3(S3Event::default())
-            }
-            other => anyhow::bail!("unsupported event (eventSource {other:?}): expected an SQS or S3 event"),
-        })
-    }
-}
-
-/// A bucket and a decoded object key from one notification record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl ObjectRef {
-    /// Keys arrive URL-encoded, with `+` for a space.
-    pub fn from_record(r: &S3EventRecord) -> Option<Self> {
-        let key = r.s3.object.key.as_deref()?;
-        let key = urlencoding::decode(&key.replace('+', " ")).ok()?.into_owned();
-        Some(Self { bucket: r.s3.bucket.name.clone()?, key })
-    }
-
-    /// The S3 notification for this object, as S3 sends it (key URL-encoded, `+` for a space):
-    /// what the sweeper puts back on the queue.
-    pub fn notification(&self) -> Value {
-        let key = urlencoding::encode(&self.key).replace("%2F", "/").replace("%20", "+");
-        json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "eventTime": rfc3339(&now()),
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "picasso-sweeper",
-                "bucket": {"name": self.bucket, "arn": format!("arn:aws:s3:::{}", self.bucket)},
-                "object": {"key": key}
-            }
-        }]})
-    }
-}
-
-/// The body of an SQS message fed by S3: notifications, or the test event S3 sends once.
-#[derive(Debug)]
-pub enum Notification {
-    Objects(Vec<ObjectRef>),
-    Test,
-}
-
-impl Notification {
-    pub fn parse(body: &str) -> anyhow::Result<Self> {
-        #[derive(Deserialize)]
-        struct TestEvent {
-            #[serde(rename = "Event")]
-            event: String,
-        }
-        if let Ok(t) = serde_json::from_str::<TestEvent>(body) {
-            anyhow::ensure!(t.event == "s3:TestEvent", "unknown S3 message {:?}", t.event);
-            return Ok(Notification::Test);
-        }
-        let event: S3Event = serde_json::from_str(body)?;
-        Ok(Notification::Objects(objects(&event)))
-    }
-}
-
-fn objects(event: &S3Event) -> Vec<ObjectRef> {
-    event
-        .records
-        .iter()
-        .filter(|r| r.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectCreated:")))
-        .filter_map(ObjectRef::from_record)
-        .collect()
-}
 
 /// How one object notification ended. Errors (`Err`) are transient: the caller retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,26 +28,21 @@ pub enum Handled {
 }
 
 pub struct Processor {
-    pub catalog: Arc<dyn Catalog>,
-    pub store: Arc<dyn ObjectStore>,
-    pub bucket: String,
-    pub inspector: Inspector,
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+    inspector: Inspector,
     /// How long a claim holds at least (and at least until the invocation's deadline): longer
     /// than processing one file takes, shorter than the queue's visibility timeout, so a
     /// redelivery after a crash finds it expired.
-    pub lease: Duration,
+    lease: Duration,
     /// The queue's `maxReceiveCount`: the delivery that would be the last one ends the file
     /// `failed` on a transient error instead of leaving it to the DLQ, and a file claimed
     /// more often than this (its processing kept dying) is given up on.
-    pub max_receive_count: u32,
+    max_receive_count: u32,
     /// The expiry a released file gets back (the upload function's `PENDING_TTL_SECS`).
-    pub pending_ttl: Duration,
-    /// Run on the schedule's events.
-    pub sweeper: Option<Sweeper>,
+    pending_ttl: Duration,
 }
-
-/// The budget when nothing says otherwise (tests, tools).
-pub const DEFAULT_BUDGET: u64 = 256 << 20;
 
 /// Time kept back from the invocation deadline to hand a file back and answer.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -212,17 +78,37 @@ impl Default for Delivery {
 pub const THUMBNAIL_PREFIX: &str = "thumbnails/";
 
 impl Processor {
-    pub fn new(catalog: Arc<dyn Catalog>, store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> Self {
+    /// Everything from the configuration; the memory for decoding is the deployment's to say.
+    pub fn from_config(
+        catalog: Arc<dyn Catalog>,
+        store: Arc<dyn ObjectStore>,
+        config: &Config,
+        budget: Arc<MemoryBudget>,
+    ) -> Self {
         Self {
             catalog,
             store,
-            bucket: bucket.into(),
-            inspector: Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)),
-            lease: Duration::from_secs(120),
-            max_receive_count: 5,
-            pending_ttl: Duration::from_secs(24 * 60 * 60),
-            sweeper: None,
+            bucket: config.bucket_name.clone(),
+            inspector: Inspector::new(budget),
+            lease: config.lease,
+            max_receive_count: config.max_receive_count,
+            pending_ttl: config.pending_ttl,
         }
+    }
+
+    /// The same processor inspecting with `inspector` (tests: a decoder that panics).
+    pub fn with_inspector(self, inspector: Inspector) -> Self {
+        Self { inspector, ..self }
+    }
+
+    /// The same processor with claims of `lease` at least.
+    pub fn with_lease(self, lease: Duration) -> Self {
+        Self { lease, ..self }
+    }
+
+    /// How many deliveries a file gets before a transient error ends it `failed`.
+    pub fn max_receive_count(&self) -> u32 {
+        self.max_receive_count
     }
 
     pub async fn handle_object(&self, obj: &ObjectRef, delivery: Delivery) -> anyhow::Result<Handled> {
@@ -413,26 +299,7 @@ impl Processor {
 
     /// A direct S3 invocation: an error makes Lambda retry the whole event.
     pub async fn handle_s3(&self, event: &S3Event, deadline: Option<Instant>) -> anyhow::Result<()> {
-        self.handle_all(&objects(event), Delivery { receive_count: 1, deadline }).await
-    }
-
-    /// Entry point for the Lambda: any supported event in, the response Lambda expects out.
-    pub async fn handle_event(&self, event: Value) -> anyhow::Result<Value> {
-        self.handle_event_by(event, None).await
-    }
-
-    /// The same, stopping work by `deadline` (the invocation's, less [`DEADLINE_MARGIN`]).
-    pub async fn handle_event_by(&self, event: Value, deadline: Option<Instant>) -> anyhow::Result<Value> {
-        match Incoming::from_value(event)? {
-            Incoming::Sqs(e) => Ok(serde_json::to_value(self.handle_sqs(&e, deadline).await)?),
-            Incoming::S3(e) => self.handle_s3(&e, deadline).await.map(|()| Value::Null),
-            Incoming::Schedule => {
-                let sweeper =
-                    self.sweeper.as_ref().context("scheduled event, but no sweeper is configured (QUEUE_URL)")?;
-                let swept = sweeper.sweep(now()).await?;
-                Ok(json!({"expired_leases": swept.expired_leases, "arrived": swept.arrived, "waiting": swept.waiting}))
-            }
-        }
+        self.handle_all(&event.objects(), Delivery { receive_count: 1, deadline }).await
     }
 }
 

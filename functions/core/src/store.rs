@@ -1,5 +1,7 @@
-//! Object storage port: presigned uploads and downloads, reading back what arrived
-//! (as a stream: objects can be far larger than memory), writing derived objects.
+//! Object storage, as two ports: the [`Presigner`] hands clients signed URLs and keeps the
+//! books of multipart uploads (what the API needs); the [`ObjectStore`] reads back what
+//! arrived (as a stream: objects can be far larger than memory), writes derived objects and
+//! deletes (what processing needs).
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -45,7 +47,7 @@ pub enum Completion {
 }
 
 #[async_trait]
-pub trait ObjectStore: Send + Sync + 'static {
+pub trait Presigner: Send + Sync + 'static {
     /// A write-once PUT bound to this key, this content type, exactly this many bytes and,
     /// when given, exactly these bytes (their SHA-256, checked by storage).
     async fn presign_put(
@@ -86,7 +88,10 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// A GET of any key; `download_as` makes browsers save it under that name.
     async fn presign_get(&self, key: &str, ttl: Duration, download_as: Option<&str>) -> anyhow::Result<String>;
+}
 
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
     /// What is stored under `key`, or `None` if nothing is.
     async fn head(&self, key: ObjectKey) -> anyhow::Result<Option<StoredObject>>;
 

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
+use crate::config::Config;
 use crate::domain::{FileId, Status};
-use crate::processor::ObjectRef;
+use crate::events::ObjectRef;
 use crate::store::ObjectStore;
 
 /// Where redelivered objects go: the queue on AWS, the in-process channel locally.
@@ -22,15 +23,15 @@ pub trait Redeliver: Send + Sync + 'static {
 }
 
 pub struct Sweeper {
-    pub catalog: Arc<dyn Catalog>,
-    pub store: Arc<dyn ObjectStore>,
-    pub redeliver: Arc<dyn Redeliver>,
-    pub bucket: String,
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn ObjectStore>,
+    redeliver: Arc<dyn Redeliver>,
+    bucket: String,
     /// A pending record younger than this may still be receiving its bytes, or its event
-    /// may be on its way: the upload URL's lifetime plus a margin.
-    pub pending_grace: Duration,
+    /// may be on its way ([`Config::pending_grace`]).
+    pending_grace: Duration,
     /// Records looked at per kind and run.
-    pub batch: usize,
+    batch: usize,
 }
 
 /// What one run did.
@@ -45,8 +46,36 @@ pub struct Swept {
 }
 
 impl Sweeper {
+    pub fn from_config(
+        catalog: Arc<dyn Catalog>,
+        store: Arc<dyn ObjectStore>,
+        redeliver: Arc<dyn Redeliver>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            catalog,
+            store,
+            redeliver,
+            bucket: config.bucket_name.clone(),
+            pending_grace: config.pending_grace(),
+            batch: config.sweep_batch,
+        }
+    }
+
+    /// The same sweeper, looking at pending records once they are `grace` old (tests).
+    pub fn with_grace(self, pending_grace: Duration) -> Self {
+        Self { pending_grace, ..self }
+    }
+
+    /// One run, leaving alone the pending records younger than the grace period.
     pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<Swept> {
-        let bound = first_id_at(now - self.pending_grace);
+        self.sweep_older_than(now, self.pending_grace).await
+    }
+
+    /// One run that looks at pending records older than `grace` (zero at a start-up, when
+    /// nothing can be in flight).
+    pub async fn sweep_older_than(&self, now: DateTime<Utc>, grace: Duration) -> anyhow::Result<Swept> {
+        let bound = first_id_at(now - grace);
         let mut swept = Swept::default();
         let mut again = Vec::new();
         for record in self.catalog.stale(now, bound, self.batch).await? {

@@ -4,6 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     picasso::telemetry::init();
     let metrics = picasso::metrics::emf()?;
-    let state = picasso::aws::app_state().await?;
+    let state = picasso::lambda::app_state().await?;
     metrics_cloudwatch_embedded::lambda::service::run_http(metrics, picasso::api::list_router(state)).await
 }

@@ -9,11 +9,11 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     picasso::telemetry::init();
     let metrics = picasso::metrics::emf()?;
-    let processor = Arc::new(picasso::aws::processor().await?);
+    let function = Arc::new(picasso::lambda::ProcessorFunction::from_env().await?);
     let handler = service_fn(move |event: LambdaEvent<Value>| {
-        let processor = processor.clone();
+        let function = function.clone();
         let deadline = picasso::processor::work_deadline(event.context.deadline());
-        async move { processor.handle_event_by(event.payload, deadline).await.map_err(lambda_runtime::Error::from) }
+        async move { function.handle_event_by(event.payload, deadline).await.map_err(lambda_runtime::Error::from) }
     });
     metrics_cloudwatch_embedded::lambda::service::run(metrics, handler).await
 }

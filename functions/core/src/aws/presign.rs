@@ -32,7 +32,7 @@ pub struct Request<'a> {
     pub ttl: Duration,
 }
 
-pub struct Presigner {
+pub struct Signer {
     client: aws_sdk_s3::Client,
     provider: SharedCredentialsProvider,
     bucket: String,
@@ -42,7 +42,7 @@ pub struct Presigner {
     identity: RwLock<Option<Identity>>,
 }
 
-impl Presigner {
+impl Signer {
     pub fn new(client: aws_sdk_s3::Client, provider: SharedCredentialsProvider, bucket: impl Into<String>) -> Self {
         Self { client, provider, bucket: bucket.into(), base: OnceCell::new(), identity: RwLock::new(None) }
     }

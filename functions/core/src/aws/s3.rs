@@ -8,15 +8,15 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use super::presign::{Presigner, Request};
+use super::presign::{Request, Signer};
 use crate::domain::ObjectKey;
 use crate::integrity::Sha256Digest;
-use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, StoredObject, StoredPart};
+use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, Presigner, StoredObject, StoredPart};
 
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
-    presigner: Presigner,
+    presigner: Signer,
 }
 
 impl S3Store {
@@ -24,14 +24,14 @@ impl S3Store {
     /// (an SDK client does not hand its provider back).
     pub fn new(client: aws_sdk_s3::Client, credentials: SharedCredentialsProvider, bucket: impl Into<String>) -> Self {
         let bucket = bucket.into();
-        Self { presigner: Presigner::new(client.clone(), credentials, &bucket), client, bucket }
+        Self { presigner: Signer::new(client.clone(), credentials, &bucket), client, bucket }
     }
 }
 
 /// A presigned PUT and the headers the client must send with it: the signed ones it can set
 /// (Content-Type, If-None-Match, the checksum). Content-Length and Host are signed too, but
 /// browsers set those themselves.
-async fn presigned_put(presigner: &Presigner, req: Request<'_>) -> anyhow::Result<PresignedPut> {
+async fn presigned_put(presigner: &Signer, req: Request<'_>) -> anyhow::Result<PresignedPut> {
     let url = presigner.presign(&req).await?;
     let headers = req
         .headers
@@ -48,7 +48,7 @@ fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
 }
 
 #[async_trait]
-impl ObjectStore for S3Store {
+impl Presigner for S3Store {
     async fn presign_put(
         &self,
         key: ObjectKey,
@@ -207,7 +207,10 @@ impl ObjectStore for S3Store {
         let req = Request { method: "GET", key, operation: "GetObject", query: &query, headers: &[], ttl };
         self.presigner.presign(&req).await.context("presigning GET")
     }
+}
 
+#[async_trait]
+impl ObjectStore for S3Store {
     async fn open(&self, key: ObjectKey) -> anyhow::Result<Option<ObjectReader>> {
         match self.client.get_object().bucket(&self.bucket).key(key.to_string()).send().await {
             Ok(out) => Ok(Some(Box::pin(out.body.into_async_read()))),

@@ -18,7 +18,7 @@ impl SqsRedeliver {
 
 #[async_trait]
 impl crate::sweeper::Redeliver for SqsRedeliver {
-    async fn redeliver(&self, objects: &[crate::processor::ObjectRef]) -> anyhow::Result<()> {
+    async fn redeliver(&self, objects: &[crate::events::ObjectRef]) -> anyhow::Result<()> {
         use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
         for chunk in objects.chunks(10) {
             let entries = chunk

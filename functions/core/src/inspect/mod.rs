@@ -20,6 +20,7 @@ pub use text::TextStats;
 use crate::budget::MemoryBudget;
 use crate::catalog::Outcome;
 use crate::domain::{Analysis, Failure, FileRecord};
+use crate::integrity::hex;
 use crate::store::ObjectReader;
 
 /// Bounds that keep a hostile or huge file from exhausting the function.
@@ -335,10 +336,6 @@ fn mismatch(declared: &str, sniffed: Option<&infer::Type>) -> Option<&'static st
         },
         Kind::Other => None,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

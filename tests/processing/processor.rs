@@ -1,16 +1,16 @@
 //! The processor's event handling: decoding, idempotency, what is retried and what is not.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use common::MemoryApp;
+use common::{MemoryApp, processor_over};
 use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use picasso::domain::{FileId, FileRecord, Status};
-use picasso::processor::Processor;
+use picasso::lambda::ProcessorFunction;
 use serde_json::{Value, json};
 
 fn s3_record(key: &str) -> Value {
@@ -61,12 +61,12 @@ async fn a_duplicated_event_leaves_one_correct_record() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     let event = sqs_event(&[notification(&[&format!("uploads/{id}")])]);
-    let out = app.processor().handle_event(event.clone()).await.unwrap();
+    let out = app.function().handle_event(event.clone()).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     let first = record(&app, id).await;
     assert_eq!(first.status, Status::Processed);
     assert!(first.processed_at.is_some());
-    let out = app.processor().handle_event(event).await.unwrap();
+    let out = app.function().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     assert_eq!(record(&app, id).await, first, "second delivery changes nothing");
     assert_eq!(app.catalog.newest(&Scope::All, None, None, 10).await.unwrap().len(), 1);
@@ -77,12 +77,12 @@ async fn keys_are_url_decoded() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     // Emulators escape the slash; S3 escapes spaces as '+'.
-    app.processor().handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])])).await.unwrap();
+    app.function().handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])])).await.unwrap();
     assert_eq!(record(&app, id).await.status, Status::Processed);
-    let e: picasso::processor::Notification =
-        picasso::processor::Notification::parse(&notification(&["uploads/a+b%2Bc%C3%A9"]).to_string()).unwrap();
+    let e: picasso::events::Notification =
+        picasso::events::Notification::parse(&notification(&["uploads/a+b%2Bc%C3%A9"]).to_string()).unwrap();
     match e {
-        picasso::processor::Notification::Objects(o) => assert_eq!(o[0].key, "uploads/a b+cé"),
+        picasso::events::Notification::Objects(o) => assert_eq!(o[0].key, "uploads/a b+cé"),
         other => panic!("{other:?}"),
     }
 }
@@ -105,7 +105,7 @@ async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
         notification(&[&format!("thumbnails/{pending}")]),
         notification(&[&format!("uploads/{not_put}")]),
     ]);
-    let out = app.processor().handle_event(event).await.unwrap();
+    let out = app.function().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     assert_eq!(record(&app, pending).await.status, Status::Pending, "thumbnail keys do not process uploads");
     assert_eq!(record(&app, not_put).await.status, Status::Pending);
@@ -115,7 +115,7 @@ async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
 async fn an_unreadable_message_goes_back_to_the_queue_towards_the_dlq() {
     let app = MemoryApp::new();
     let out = app
-        .processor()
+        .function()
         .handle_event(sqs_event(&[json!({"Records": []}), json!("not an S3 notification")]))
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn a_size_other_than_declared_fails_with_a_reason() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     app.store.put_bytes(&id.object_key().to_string(), b"abcdef".to_vec());
-    app.processor().handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]})).await.unwrap();
+    app.function().handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]})).await.unwrap();
     let r = record(&app, id).await;
     assert_eq!(r.status, Status::Failed);
     let e = r.error.unwrap();
@@ -135,7 +135,7 @@ async fn a_size_other_than_declared_fails_with_a_reason() {
     assert!(e.message.contains("declared 3 bytes but more arrived"), "{}", e.message);
     let short = uploaded(&app, b"abcd").await;
     app.store.put_bytes(&short.object_key().to_string(), b"ab".to_vec());
-    app.processor().handle_event(json!({"Records": [s3_record(&format!("uploads/{short}"))]})).await.unwrap();
+    app.function().handle_event(json!({"Records": [s3_record(&format!("uploads/{short}"))]})).await.unwrap();
     let e = record(&app, short).await.error.unwrap();
     assert_eq!((e.code.as_str(), e.message.as_str()), ("size_mismatch", "declared 4 bytes but 2 arrived"));
 }
@@ -190,7 +190,7 @@ async fn transient_errors_return_only_their_message_to_the_queue() {
     let a = uploaded(&app, b"abc").await;
     let b = uploaded(&app, b"xyz").await;
     let flaky = Arc::new(Flaky { inner: app.catalog.clone(), down: AtomicBool::new(true) });
-    let processor = Processor::new(flaky.clone(), app.store.clone(), "picasso-uploads");
+    let processor = ProcessorFunction { processor: processor_over(flaky.clone(), app.store.clone()), sweeper: None };
     let event = sqs_event(&[
         json!({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
         notification(&[&format!("uploads/{a}")]),
@@ -212,7 +212,7 @@ async fn a_direct_s3_event_with_a_transient_error_is_an_error_so_lambda_retries(
     let app = MemoryApp::new();
     let a = uploaded(&app, b"abc").await;
     let flaky = Arc::new(Flaky { inner: app.catalog.clone(), down: AtomicBool::new(true) });
-    let processor = Processor::new(flaky, app.store.clone(), "picasso-uploads");
+    let processor = ProcessorFunction { processor: processor_over(flaky, app.store.clone()), sweeper: None };
     let event = json!({"Records": [s3_record(&format!("uploads/{a}"))]});
     assert!(processor.handle_event(event).await.is_err());
     assert!(processor.handle_event(json!({"foo": 1})).await.is_err(), "unknown event shapes are refused");

@@ -1,12 +1,13 @@
 //! Identity and ownership through the Lambda routers: the caller comes from API Gateway's
 //! JWT-authorizer claims; each user sees only their own files; admins may see everyone's.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, ALICE, BOB, MemoryApp, User, error_code};
 use picasso::catalog::{Catalog, Scope};
 use picasso::domain::{FileId, Owner};
-use picasso::processor::{Delivery, ObjectRef};
+use picasso::events::ObjectRef;
+use picasso::processor::Delivery;
 use serde_json::{Value, json};
 
 async fn upload_as(app: &MemoryApp, user: &User, name: &str, ctype: &str, body: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! The HTTP API contract, through the same router the Lambdas serve, over in-memory adapters.
 
-mod common;
+use crate::common;
 
 use common::{MemoryApp, error_code};
 use picasso::catalog::Catalog;

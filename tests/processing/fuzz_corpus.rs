@@ -3,9 +3,9 @@
 //! through the same entry point and assertions as in `cargo fuzz` (`fuzz/src/lib.rs`, included
 //! here), so whatever the fuzzer once found stays fixed. Fuzzing itself is `make fuzz`, by hand.
 //!
-//! `cargo test --test fuzz_corpus -- --ignored write_seeds` writes the seeds again.
+//! `cargo test --test processing -- --ignored write_seeds` writes the seeds again.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod entries;
 
@@ -357,7 +357,7 @@ mod seeds {
             serde_json::from_slice(&std::fs::read(events.join("sqs-s3-batch.json")).unwrap()).unwrap();
         write(&note, "seed-sqs-body", sqs["Records"][0]["body"].as_str().unwrap().as_bytes());
         let odd_key =
-            picasso::processor::ObjectRef { bucket: "picasso-uploads".into(), key: "uploads/a b+c%2F/é".into() };
+            picasso::events::ObjectRef { bucket: "picasso-uploads".into(), key: "uploads/a b+c%2F/é".into() };
         write(&note, "seed-odd-key", odd_key.notification().to_string().as_bytes());
     }
 }

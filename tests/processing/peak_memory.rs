@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use picasso::budget::MemoryBudget;
 use picasso::catalog::Outcome;
@@ -59,7 +59,13 @@ fn inspect_one_file_and_report_peak_memory() {
 /// Inspects `path` in a child process: (peak RSS above the start, outcome line).
 fn peak_of(path: &Path, ctype: &str) -> (u64, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "inspect_one_file_and_report_peak_memory", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "peak_memory::inspect_one_file_and_report_peak_memory",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PEAK_FILE", path)
         .env("PEAK_TYPE", ctype)
         .output()

@@ -1,12 +1,13 @@
 //! Large files and integrity through the API, on in-memory adapters: multipart uploads
 //! (sign, list, complete), declared SHA-256, and delete.
 
-mod common;
+use crate::common;
 
 use common::{ALICE, BOB, MemoryApp, test_config_with};
 use picasso::catalog::Catalog;
 use picasso::domain::{FileId, Status};
-use picasso::processor::{Delivery, Handled, ObjectRef};
+use picasso::events::ObjectRef;
+use picasso::processor::{Delivery, Handled};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

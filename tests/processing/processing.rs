@@ -2,14 +2,15 @@
 //! effect under duplicate, racing and crashed deliveries. In-memory adapters; the same
 //! cases run against DynamoDB (aws_e2e.rs) and the local stack (local_stack.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{MemoryApp, jpeg_rotated, png, png_bomb, sha256_hex};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, FileRecord, Status, now};
-use picasso::processor::{Delivery, Handled, ObjectRef};
+use picasso::events::ObjectRef;
+use picasso::processor::{Delivery, Handled};
 use serde_json::{Value, json};
 
 async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
@@ -233,7 +234,7 @@ async fn permanent_failures_are_recorded_with_a_reason_and_not_retried() {
             "body": json!({"Records": [{"eventName": "ObjectCreated:Put",
                 "s3": {"bucket": {"name": "picasso-uploads"}, "object": {"key": id.object_key().to_string()}}}]}).to_string()
         }]});
-        assert_eq!(app.processor().handle_event(event).await.unwrap(), json!({"batchItemFailures": []}), "{name}");
+        assert_eq!(app.function().handle_event(event).await.unwrap(), json!({"batchItemFailures": []}), "{name}");
         let (_, view) = app.call("GET", &format!("/files/{id}"), None).await;
         assert_eq!((view["status"].as_str(), view["error"]["code"].as_str()), (Some("failed"), Some(code)), "{view}");
         assert!(!view["error"]["message"].as_str().unwrap().is_empty());
@@ -267,8 +268,7 @@ async fn a_crash_mid_file_ends_processed_after_redelivery() {
     // A processor claimed the file, then died without finishing.
     let dead = Lease::new(now(), Duration::from_millis(300));
     assert!(matches!(app.catalog.claim(id, &dead, now()).await.unwrap(), Claim::Claimed(_)));
-    let mut p = app.processor();
-    p.lease = Duration::from_secs(60);
+    let p = app.processor().with_lease(Duration::from_secs(60));
     // Redelivered while the dead lease still runs: transient, back to the queue.
     assert!(p.handle_object(&object(id), Delivery::default()).await.is_err());
     tokio::time::sleep(Duration::from_millis(350)).await;

@@ -1,7 +1,7 @@
 //! Large files and integrity against the local stack's real S3 endpoint (s3s verifies the
 //! SigV4 of every part URL, so lengths and checksums are enforced as S3 does).
 
-mod local;
+use crate::harness as local;
 
 use local::{Stack, User, client, put, request_upload, temp_dir, until_final};
 use serde_json::{Value, json};

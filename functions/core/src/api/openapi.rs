@@ -19,16 +19,16 @@ use crate::identity::Caller;
         license(name = "MIT"),
     ),
     paths(
-        crate::api::create_upload,
-        crate::api::list_files,
-        crate::api::get_file,
-        crate::api::delete_file,
-        crate::multipart::sign_parts,
-        crate::multipart::list_parts,
-        crate::multipart::complete,
+        super::uploads::create_upload,
+        super::files::list_files,
+        super::files::get_file,
+        super::uploads::delete_file,
+        super::multipart::sign_parts,
+        super::multipart::list_parts,
+        super::multipart::complete,
         serve,
     ),
-    components(schemas(crate::api::ListScope)),
+    components(schemas(super::files::ListScope)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]
@@ -87,6 +87,6 @@ pub fn to_json() -> String {
         (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object),
         (status = 401, description = "`unauthorized`: no valid bearer token", body = crate::error::ErrorBody),
     ))]
-pub(crate) async fn serve(_caller: Caller) -> impl IntoResponse {
+pub(super) async fn serve(_caller: Caller) -> impl IntoResponse {
     Json(document())
 }

@@ -1,6 +1,6 @@
 //! The local stack's metrics: the functions' names, in Prometheus text at `GET /metrics`.
 
-mod local;
+use crate::harness as local;
 
 use local::{Stack, client, request_upload, temp_dir, until_final, upload};
 

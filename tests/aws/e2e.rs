@@ -2,7 +2,7 @@
 //! upload handler → presigned PUT → S3 notification on SQS → processor → list handler.
 //! `make test` starts the emulator and sets the variables; see the README.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,12 +10,13 @@ use axum::body::Body;
 use common::error_code;
 use http::Request;
 use picasso::api::AppState;
+use picasso::lambda::ProcessorFunction;
 use picasso::processor::Processor;
 use serde_json::{Value, json};
 
 struct Env {
     state: AppState,
-    processor: Processor,
+    processor: ProcessorFunction,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     http: reqwest::Client,
@@ -31,8 +32,8 @@ async fn env() -> Env {
     }
     let sdk = picasso::aws::sdk_config().await.unwrap();
     Env {
-        state: picasso::aws::app_state().await.unwrap(),
-        processor: picasso::aws::processor().await.unwrap(),
+        state: picasso::lambda::app_state().await.unwrap(),
+        processor: picasso::lambda::ProcessorFunction::from_env().await.unwrap(),
         sqs: aws_sdk_sqs::Client::new(&sdk),
         queue_url: std::env::var("QUEUE_URL").unwrap(),
         http: reqwest::Client::new(),
@@ -146,6 +147,7 @@ impl Env {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn an_upload_goes_from_pending_to_processed() {
     let env = env().await;
     let bytes = b"hello, picasso\n".repeat(100);
@@ -162,6 +164,7 @@ async fn an_upload_goes_from_pending_to_processed() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn a_duplicated_event_leaves_one_correct_record() {
     let env = env().await;
     let id = env.upload("dup.json", "application/json", 2, b"{}".to_vec()).await;
@@ -190,6 +193,7 @@ async fn a_duplicated_event_leaves_one_correct_record() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn an_event_for_an_unknown_key_is_acknowledged() {
     let env = env().await;
     let bucket = std::env::var("BUCKET_NAME").unwrap();
@@ -206,6 +210,7 @@ async fn an_event_for_an_unknown_key_is_acknowledged() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn a_size_other_than_declared_ends_failed_with_a_reason() {
     // Real S3 refuses such a PUT (the length is signed); the emulator does not, which lets
     // this test reach the processor's own check.
@@ -218,6 +223,7 @@ async fn a_size_other_than_declared_ends_failed_with_a_reason() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn rejected_uploads_write_nothing() {
     let env = env().await;
     let (_, before) = env.call("GET", "/files?limit=1", None).await;
@@ -235,6 +241,7 @@ async fn rejected_uploads_write_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn listing_pages_through_dynamodb_newest_first() {
     let env = env().await;
     let mut ids = Vec::new();
@@ -278,6 +285,7 @@ async fn listing_pages_through_dynamodb_newest_first() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn an_image_gets_a_thumbnail_and_links_through_s3() {
     let env = env().await;
     let body = common::png(600, 400);
@@ -297,6 +305,7 @@ async fn an_image_gets_a_thumbnail_and_links_through_s3() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn dynamodb_claims_are_exclusive_and_expired_leases_are_taken_over() {
     use picasso::catalog::{Claim, Lease, Outcome, Transition};
     use picasso::domain::{FileId, Status, now};
@@ -340,6 +349,7 @@ async fn dynamodb_claims_are_exclusive_and_expired_leases_are_taken_over() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn a_message_that_always_fails_ends_in_the_dead_letter_queue() {
     let env = env().await;
     let dlq = std::env::var("DLQ_URL").expect("DLQ_URL");
@@ -367,9 +377,19 @@ async fn a_message_that_always_fails_ends_in_the_dead_letter_queue() {
 
 /// The sweeper on the AWS path, in a bucket of its own (no notifications, so no other
 /// test's processor races it) and a queue of its own: expired leases and pending files whose
+/// The functions' configuration for another bucket.
+fn sweep_config(bucket: &str) -> picasso::config::Config {
+    picasso::config::Config::from_lookup(|k| match k {
+        "BUCKET_NAME" => Some(bucket.to_owned()),
+        _ => std::env::var(k).ok(),
+    })
+    .unwrap()
+}
+
 /// event was lost are found in DynamoDB, sent through SQS, and processed; bytes whose record
 /// is gone are deleted; released claims get their TTL back.
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() {
     use picasso::catalog::{Claim, Lease};
     use picasso::domain::{ContentType, FileId, FileName, FileRecord, FileSize, Status, now};
@@ -418,22 +438,22 @@ async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() 
     assert_eq!(expires_at(died.id).await, None, "claimed: the bytes are there, no TTL");
     tokio::time::sleep(Duration::from_millis(20)).await;
 
-    let sweeper = picasso::sweeper::Sweeper {
-        catalog: catalog.clone(),
-        store: store.clone(),
-        redeliver: std::sync::Arc::new(picasso::aws::SqsRedeliver::new(env.sqs.clone(), &queue_url)),
-        bucket: bucket.clone(),
-        pending_grace: Duration::ZERO,
-        batch: 1000,
-    };
+    let redeliver = std::sync::Arc::new(picasso::aws::SqsRedeliver::new(env.sqs.clone(), &queue_url));
+    let config = sweep_config(&bucket);
+    let sweeper = picasso::sweeper::Sweeper::from_config(catalog.clone(), store.clone(), redeliver, &config)
+        .with_grace(Duration::ZERO);
     let swept = sweeper.sweep(now()).await.unwrap();
     assert!(swept.expired_leases >= 1 && swept.arrived >= 1 && swept.waiting >= 1, "{swept:?}");
     assert_eq!(expires_at(lost.id).await, None, "bytes arrived: kept from the TTL");
     assert!(expires_at(never.id).await.is_some(), "no bytes: left for the TTL");
 
     // What the sweeper queued, delivered as Lambda would, to a processor of that bucket.
-    let mut processor = Processor::new(catalog.clone(), store.clone(), &bucket);
-    processor.lease = Duration::from_secs(60);
+    let budget = picasso::budget::MemoryBudget::new(picasso::budget::DEFAULT_BUDGET);
+    let processor = ProcessorFunction {
+        processor: Processor::from_config(catalog.clone(), store.clone(), &config, budget)
+            .with_lease(Duration::from_secs(60)),
+        sweeper: None,
+    };
     let mut records = Vec::new();
     loop {
         let out = env.sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
@@ -480,8 +500,8 @@ async fn the_sweeper_requeues_stuck_files_through_sqs_and_nothing_is_orphaned() 
     // Bytes whose record expired before their event: deleted, not kept unaccounted.
     let orphan = FileId::new().object_key();
     s3.put_object().bucket(&bucket).key(orphan.to_string()).body(b"late".to_vec().into()).send().await.unwrap();
-    let obj = picasso::processor::ObjectRef { bucket: bucket.clone(), key: orphan.to_string() };
-    let handled = processor.handle_object(&obj, picasso::processor::Delivery::default()).await.unwrap();
+    let obj = picasso::events::ObjectRef { bucket: bucket.clone(), key: orphan.to_string() };
+    let handled = processor.processor.handle_object(&obj, picasso::processor::Delivery::default()).await.unwrap();
     assert_eq!(handled, picasso::processor::Handled::Orphaned);
     assert!(store.head(orphan).await.unwrap().is_none());
 }
@@ -513,6 +533,7 @@ async fn walk(env: &Env, user: &common::User, uri: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn each_user_lists_their_own_partition_and_admins_merge_everyones() {
     let env = env().await;
     let (carol, dave) = (fresh_user("carol", &[]), fresh_user("dave", &[]));
@@ -562,6 +583,7 @@ async fn put_part(env: &Env, part: &Value, bytes: &[u8]) -> (u16, Option<String>
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
 async fn a_200_mib_file_in_four_parts_through_s3_multipart_resumes_and_ends_processed() {
     use sha2::{Digest, Sha256};
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();

@@ -9,7 +9,7 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use picasso::aws::S3Store;
 use picasso::domain::FileId;
 use picasso::integrity::Sha256Digest;
-use picasso::store::ObjectStore;
+use picasso::store::Presigner;
 
 const BUCKET: &str = "picasso-uploads-123456789012";
 const TTL: Duration = Duration::from_secs(900);

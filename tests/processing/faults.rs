@@ -1,15 +1,17 @@
 //! Faults: no file stuck in `processing`, none lost to the pending TTL, no crash from a
 //! decoder. In-memory adapters; the sweeper runs against DynamoDB and SQS in aws_e2e.rs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{MemoryApp, png};
+use picasso::budget::{DEFAULT_BUDGET, MemoryBudget};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, Status, now};
-use picasso::inspect::{ImageKind, Job, Picture};
-use picasso::processor::{Delivery, Handled, ObjectRef};
+use picasso::events::ObjectRef;
+use picasso::inspect::{ImageKind, Inspector, Job, Picture};
+use picasso::processor::{Delivery, Handled};
 use picasso::store::ObjectStore;
 use serde_json::json;
 
@@ -47,8 +49,8 @@ fn panicking_decoder(
 async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "boom.png", "image/png", &png(40, 40)).await;
-    let mut p = app.processor();
-    p.inspector.decode_image = panicking_decoder;
+    let inspector = Inspector { decode_image: panicking_decoder, ..Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)) };
+    let p = app.processor().with_inspector(inspector);
     assert!(matches!(p.handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
     let r = app.catalog.get(id).await.unwrap().unwrap();
     let e = r.error.unwrap();
@@ -72,7 +74,7 @@ fn stalled(_: Vec<u8>) -> picasso::store::ObjectReader {
 async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "slow.txt", "text/plain", b"slow").await;
-    let p = app.processor();
+    let p = app.function();
     app.store.fail_reads(Some(stalled));
     let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
     let out = p.handle_event_by(sqs_message(id, 1), Some(deadline)).await.unwrap();
@@ -90,7 +92,7 @@ async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
 async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq() {
     let app = MemoryApp::new();
     let id = uploaded(&app, "stuck.txt", "text/plain", b"stuck").await;
-    let p = app.processor();
+    let p = app.function();
     app.store.fail_reads(Some(stalled));
     for receive_count in 1..5 {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(50);

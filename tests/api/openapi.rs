@@ -1,8 +1,8 @@
 //! The OpenAPI document: generated from the code, committed as `openapi.json`, served at
-//! `GET /openapi.json`, and complete against the README's tables.
-//! `UPDATE_OPENAPI=1 cargo test --test openapi` rewrites the committed file.
+//! `GET /openapi.json`, and complete against the API guide's tables (docs/api.md).
+//! `UPDATE_OPENAPI=1 cargo test --test api openapi` rewrites the committed file.
 
-mod common;
+use crate::common;
 
 use common::{MemoryApp, repo_path};
 use serde_json::Value;
@@ -13,13 +13,13 @@ fn committed() -> String {
 
 #[test]
 fn the_committed_document_is_the_generated_one() {
-    let generated = picasso::openapi::to_json();
+    let generated = picasso::api::openapi::to_json();
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         std::fs::write(repo_path("openapi.json"), &generated).unwrap();
     }
     assert!(
         committed() == generated,
-        "openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit it"
+        "openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test --test api openapi` and commit it"
     );
     let doc: Value = serde_json::from_str(&generated).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
@@ -30,14 +30,14 @@ async fn it_is_served_to_callers_with_a_token() {
     let app = MemoryApp::new();
     let (s, served) = app.call("GET", "/openapi.json", None).await;
     assert_eq!(s, 200);
-    assert_eq!(served, serde_json::from_str::<Value>(&picasso::openapi::to_json()).unwrap());
+    assert_eq!(served, serde_json::from_str::<Value>(&picasso::api::openapi::to_json()).unwrap());
     let (s, _) = app.call_as(None, "GET", "/openapi.json", None).await;
     assert_eq!(s, 401);
 }
 
 #[test]
-fn every_route_status_and_error_code_of_the_readme_is_in_it() {
-    let doc: Value = serde_json::from_str(&picasso::openapi::to_json()).unwrap();
+fn every_route_status_and_error_code_of_the_api_guide_is_in_it() {
+    let doc: Value = serde_json::from_str(&picasso::api::openapi::to_json()).unwrap();
     let text = doc.to_string();
     assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]), "every operation needs the bearer token");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
@@ -55,29 +55,28 @@ fn every_route_status_and_error_code_of_the_readme_is_in_it() {
         assert!(op.is_object(), "{method} {path} missing");
         assert!(op["responses"]["401"].is_object(), "{method} {path}: 401");
     }
-    // Every `code` of the README's API table (a row's last cell), and its status.
-    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
-    let api = &readme[readme.find("## The API").unwrap()..readme.find("## Configuration").unwrap()];
+    // Every `code` of the API guide's tables (a row's last cell), and its status.
+    let api = std::fs::read_to_string(repo_path("docs/api.md")).unwrap();
     let mut seen = 0;
     for row in api.lines().filter(|l| l.starts_with('|') && l.matches('`').count() >= 2) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
         let Some(last) = cells.last().filter(|c| !c.contains("error.code")) else { continue };
         for code in last.split('`').skip(1).step_by(2) {
-            assert!(text.contains(&format!("`{code}`")), "error code {code} of the README is not in openapi.json");
+            assert!(text.contains(&format!("`{code}`")), "error code {code} of docs/api.md is not in openapi.json");
             seen += 1;
         }
         for status in cells[cells.len() - 2].split(|c: char| !c.is_ascii_digit()).filter(|s| s.len() == 3) {
-            assert!(text.contains(&format!("\"{status}\"")), "status {status} of the README is not in openapi.json");
+            assert!(text.contains(&format!("\"{status}\"")), "status {status} of docs/api.md is not in openapi.json");
         }
     }
-    assert!(seen >= 25, "read {seen} codes from the README's table");
+    assert!(seen >= 25, "read {seen} codes from docs/api.md's tables");
     // Stateful testing follows the link from a new upload to the file.
     let link = &doc["paths"]["/upload"]["post"]["responses"]["201"]["links"]["GetFile"];
     assert_eq!(
         (link["operationId"].as_str(), link["parameters"]["id"].as_str()),
         (Some("get_file"), Some("$response.body#/id"))
     );
-    // The file object's fields, as the README lists them.
+    // The file object's fields, as docs/api.md lists them.
     let file = &doc["components"]["schemas"]["File"]["properties"];
     for field in [
         "id",

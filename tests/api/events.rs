@@ -1,7 +1,7 @@
 //! Every file in `events/` (the ones `sam local invoke` and `cargo lambda invoke` take)
 //! goes through the handler it is meant for, over in-memory adapters.
 
-mod common;
+use crate::common;
 
 use common::{MemoryApp, error_code, repo_path};
 use picasso::catalog::Catalog;
@@ -123,32 +123,31 @@ async fn check(name: &str, text: &str) {
             assert_eq!((s, error_code(&b)), (404, "not_found"));
         }
         "sqs-s3-batch.json" => {
-            let out = app.processor().handle_event(event).await.unwrap();
+            let out = app.function().handle_event(event).await.unwrap();
             assert_eq!(out["batchItemFailures"], serde_json::json!([]));
             assert_eq!(status_of(&app, A).await, Status::Processed);
             let b = app.catalog.get(FileId::parse(B).unwrap()).await.unwrap().unwrap();
             assert_eq!((b.status, b.error.unwrap().code.as_str()), (Status::Failed, "size_mismatch"));
         }
         "s3-put.json" => {
-            app.processor().handle_event(event).await.unwrap();
+            app.function().handle_event(event).await.unwrap();
             assert_eq!(status_of(&app, A).await, Status::Processed);
             assert_eq!(status_of(&app, B).await, Status::Pending);
         }
         "sqs-s3-test-event.json" => {
-            let out = app.processor().handle_event(event).await.unwrap();
+            let out = app.function().handle_event(event).await.unwrap();
             assert_eq!(out["batchItemFailures"], serde_json::json!([]));
             assert_eq!((status_of(&app, A).await, status_of(&app, B).await), (Status::Pending, Status::Pending));
         }
         "schedule-sweep.json" => {
             // The seeded files are from 2024: long past the grace, with their bytes.
-            let mut p = app.processor();
             let (sweeper, collected) = app.sweeper(app.state.config.upload_url_ttl);
-            p.sweeper = Some(sweeper);
+            let p = picasso::lambda::ProcessorFunction { processor: app.processor(), sweeper: Some(sweeper) };
             let out = p.handle_event(event).await.unwrap();
             assert_eq!(out, serde_json::json!({"expired_leases": 0, "arrived": 2, "waiting": 0}));
             assert_eq!(collected.keys(), [format!("uploads/{A}"), format!("uploads/{B}")]);
             assert!(
-                app.processor().handle_event(serde_json::from_str(text).unwrap()).await.is_err(),
+                app.function().handle_event(serde_json::from_str(text).unwrap()).await.is_err(),
                 "no sweeper, no sweep"
             );
         }

@@ -3,7 +3,7 @@
 //! stack trusting the first as its issuer (`--jwt-issuer`), a stand-in OIDC issuer serving
 //! RS256 keys that rotate, and `--no-auth`.
 
-mod local;
+use crate::harness as local;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,8 @@
 //! data directory, driven with a plain HTTP client signed in through its dev issuer
 //! (tests/local_auth.rs: what it takes to get in).
 
-mod common;
-mod local;
+use crate::common;
+use crate::harness as local;
 
 use std::time::{Duration, Instant};
 

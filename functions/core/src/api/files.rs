@@ -1,0 +1,140 @@
+//! `GET /files` (the caller's files, newest first) and `GET /files/{id}`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use super::state::{AppState, visible_record};
+use super::wire::{FileDetail, FilePage, FileView};
+use crate::catalog::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
+use crate::domain::{FileRecord, Status};
+use crate::error::{ApiError, ErrorBody};
+use crate::identity::Caller;
+
+/// How long the links in file objects stay valid.
+const LINK_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// `scope` of `GET /files`: the caller's own files, or (admins) everyone's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ListScope {
+    Mine,
+    All,
+}
+
+impl ListScope {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mine" => Some(Self::Mine),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+}
+
+/// The query of `GET /files`, parsed for one caller.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListParams {
+    pub scope: Scope,
+    pub limit: usize,
+    pub status: Option<Status>,
+    pub cursor: Option<Cursor>,
+}
+
+impl ListParams {
+    pub fn parse(q: &HashMap<String, String>, caller: &Caller) -> Result<Self, ApiError> {
+        let asked = match q.get("scope") {
+            None => ListScope::Mine,
+            Some(s) => ListScope::parse(s)
+                .ok_or_else(|| ApiError::bad_request("invalid_scope", "scope must be mine or all"))?,
+        };
+        let scope = match asked {
+            ListScope::Mine => Scope::Owner(caller.owner.clone()),
+            ListScope::All if caller.admin => Scope::All,
+            ListScope::All => return Err(ApiError::forbidden("scope=all lists everyone's files: admins only")),
+        };
+        let limit = match q.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+            })?,
+        };
+        let status = match q.get("status").map(String::as_str) {
+            None => None,
+            Some(s) => Some(s.parse::<Status>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    format!("status must be one of {}", Status::ALL.map(Status::as_str).join(", ")),
+                )
+            })?),
+        };
+        let cursor = match q.get("cursor").map(String::as_str) {
+            None | Some("") => None,
+            Some(c) => Some(Cursor::decode(c, &scope, status)?),
+        };
+        Ok(Self { scope, limit, status, cursor })
+    }
+}
+
+#[utoipa::path(get, path = "/files", tag = "files", operation_id = "list_files",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
+        ("status" = Option<Status>, Query, description = "Only files of this status"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
+        ("scope" = Option<ListScope>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's files, newest first", body = FilePage),
+        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: `scope=all` outside the admin group", body = ErrorBody),
+    ))]
+pub(super) async fn list_files(
+    caller: Caller,
+    State(st): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let p = ListParams::parse(&q, &caller)?;
+    let page = st.catalog.list(&p.scope, p.status, p.cursor.as_ref(), p.limit).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        items.push(view(&st, r).await?);
+    }
+    Ok(Json(FilePage { items, next_cursor: page.next.map(|c| c.encode()) }).into_response())
+}
+
+#[utoipa::path(get, path = "/files/{id}", tag = "files", operation_id = "get_file",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file, with a download link once processed", body = FileDetail),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+    ))]
+pub(super) async fn get_file(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = visible_record(&st, &caller, &id).await?;
+    let download_url = match r.status {
+        Status::Processed => {
+            Some(st.presigner.presign_get(&r.key().to_string(), LINK_TTL, Some(r.filename.as_str())).await?)
+        }
+        _ => None,
+    };
+    Ok(Json(FileDetail { file: view(&st, &r).await?, download_url }).into_response())
+}
+
+/// The file object, with its thumbnail's short-lived link.
+async fn view<'a>(st: &AppState, r: &'a FileRecord) -> Result<FileView<'a>, ApiError> {
+    let mut v = FileView::from(r);
+    if let Some(thumb) = r.analysis.as_ref().and_then(|a| a.thumbnail.as_deref()) {
+        v.thumbnail_url = Some(st.presigner.presign_get(thumb, LINK_TTL, None).await?);
+    }
+    Ok(v)
+}

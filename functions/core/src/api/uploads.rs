@@ -1,0 +1,105 @@
+//! `POST /upload` (an upload slot) and `DELETE /files/{id}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use super::state::{AppState, visible_record};
+use super::wire::{Created, FileView, UploadRequest, UploadTarget};
+use crate::domain::{FileRecord, MultipartUpload, rfc3339};
+use crate::error::{ApiError, ErrorBody};
+use crate::identity::Caller;
+use crate::parts::PartPlan;
+
+/// Records the file as `pending` and answers where to send its bytes.
+#[utoipa::path(post, path = "/upload", tag = "files", operation_id = "create_upload",
+    request_body = super::wire::UploadBody,
+    responses(
+        (status = 201, description = "The file, `pending`, and its upload: one PUT or parts", body = Created,
+            links(
+                ("GetFile" = (operation_id = "get_file", parameters(("id" = "$response.body#/id")))),
+                ("ListFiles" = (operation_id = "list_files")),
+                ("ListParts" = (operation_id = "list_parts", parameters(("id" = "$response.body#/id")))),
+                ("DeleteFile" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 400, description = "`invalid_json`, `missing_field`, `invalid_field`, `invalid_filename`, `invalid_size`, `invalid_content_type`, `invalid_sha256`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 413, description = "`too_large`: over `MAX_UPLOAD_BYTES`", body = ErrorBody),
+        (status = 415, description = "`unsupported_content_type`: outside `ALLOWED_CONTENT_TYPES`", body = ErrorBody),
+    ))]
+pub(super) async fn create_upload(
+    caller: Caller,
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req = UploadRequest::parse(&body, &st.config)?;
+    let mut record = FileRecord::pending(caller.owner, req.filename, req.content_type, req.size);
+    record.checksum = req.sha256;
+    let ttl = st.config.upload_url_ttl;
+    let size = record.size.bytes();
+    // Storage first: it can fail, and a failure must leave no record behind.
+    let upload = if size > st.config.multipart_threshold {
+        let plan = PartPlan::new(size, st.config.part_bytes);
+        let upload_id = st.presigner.create_multipart(record.key(), record.content_type.as_str()).await?;
+        record.multipart = Some(MultipartUpload { upload_id: upload_id.clone(), part_size: plan.part_size });
+        // Resumable for as long as the record waits for its bytes (the bucket's lifecycle
+        // rule aborts older uploads, and never sooner).
+        let expires_at = record.uploaded_at + st.config.pending_ttl.max(ttl);
+        UploadTarget::Multipart {
+            upload_id,
+            part_size: plan.part_size,
+            part_count: plan.count(),
+            expires_at: rfc3339(&expires_at),
+        }
+    } else {
+        let put = st
+            .presigner
+            .presign_put(record.key(), record.content_type.as_str(), size, record.checksum.as_ref(), ttl)
+            .await?;
+        UploadTarget::Put {
+            url: put.url,
+            headers: put.headers.into_iter().collect(),
+            expires_at: rfc3339(&(record.uploaded_at + ttl)),
+        }
+    };
+    if let Err(e) = st.catalog.insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl)).await {
+        if let Some(m) = &record.multipart {
+            let _ = st.presigner.abort_multipart(record.key(), &m.upload_id).await;
+        }
+        return Err(e.into());
+    }
+    tracing::info!(file_id = %record.id, size, content_type = record.content_type.as_str(),
+        multipart = record.multipart.is_some(), "upload slot issued");
+    crate::metrics::upload_issued(record.multipart.is_some(), size);
+    Ok((StatusCode::CREATED, Json(Created { file: FileView::from(&record), upload })).into_response())
+}
+
+/// `DELETE /files/{id}`: the upload in progress, the object, its thumbnail, then the record
+/// (last, so a failure half-way is finished by calling again). An event that arrives
+/// afterwards finds no record and deletes what it brought.
+#[utoipa::path(delete, path = "/files/{id}", tag = "files", operation_id = "delete_file",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 204, description = "Deleted: its upload in progress, bytes, thumbnail and record"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+    ))]
+pub(super) async fn delete_file(
+    caller: Caller,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = visible_record(&st, &caller, &id).await?;
+    if let Some(m) = &record.multipart {
+        st.presigner.abort_multipart(record.key(), &m.upload_id).await?;
+    }
+    st.store.delete(&record.key().to_string()).await?;
+    if let Some(thumb) = record.analysis.as_ref().and_then(|a| a.thumbnail.as_deref()) {
+        st.store.delete(thumb).await?;
+    }
+    st.catalog.delete(record.id).await?;
+    tracing::info!(file_id = %record.id, "file deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,424 @@
+//! The API's JSON: each request body once (`Deserialize` for reading, `ToSchema` for the
+//! document) with its conversion into the domain's request, and the response bodies.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::domain::{
+    ContentType, DomainError, Failure, FileId, FileName, FileRecord, FileSize, Owner, Status, rfc3339,
+};
+use crate::error::ApiError;
+use crate::integrity::Sha256Digest;
+use crate::parts::MAX_SIGN_PER_CALL;
+
+/// A JSON request body of shape `T`. Not JSON at all is `invalid_json`; JSON of another shape
+/// (not an object, or a field of the wrong kind where `T` says so) is `shape`'s error.
+pub fn read<T: DeserializeOwned>(body: &[u8], shape: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(shape());
+    }
+    T::deserialize(value).map_err(|_| shape())
+}
+
+/// `POST /upload`'s body: the file an upload slot is asked for.
+// Fields are read as any JSON, so that each gets its own error code, missing ones first, in a
+// stable order (`into_request`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UploadBody {
+    /// The file's name, kept as given: 1–255 bytes of UTF-8, not a path, no control, invisible
+    /// or direction-changing characters (Unicode format characters, line and paragraph
+    /// separators), not ending in a dot or a space. (The pattern spells out those of the Basic
+    /// Multilingual Plane: no control character, path separator, format character or line or
+    /// paragraph separator anywhere, no dot or white space at the end.)
+    #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*[^\u0000-\u0020\u007f-\u00a0/\\.\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb]$"
+    )]
+    filename: Value,
+    /// A MIME type (`type/subtype`), at most with a `charset` parameter; within
+    /// `ALLOWED_CONTENT_TYPES` (any by default).
+    #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(; ?charset=[A-Za-z0-9!#$%&'+^_`~-]{1,40})?$"
+    )]
+    content_type: Value,
+    /// Exact size in bytes, at most `MAX_UPLOAD_BYTES` (5 GiB by default, `413 too_large`
+    /// above). Above `MULTIPART_THRESHOLD` (64 MiB) the file is uploaded in parts.
+    #[serde(default)]
+    #[schema(value_type = u64, required = true, minimum = 1, maximum = 5368709120_u64)]
+    size: Value,
+    /// SHA-256 of the whole file: 64 hex digits or 44 characters of base64. Signed into a
+    /// single PUT (storage refuses other bytes) and checked by processing (`checksum_mismatch`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$")]
+    sha256: Value,
+}
+
+/// The validated body of `POST /upload`.
+#[derive(Debug)]
+pub struct UploadRequest {
+    pub filename: FileName,
+    pub content_type: ContentType,
+    pub size: FileSize,
+    pub sha256: Option<Sha256Digest>,
+}
+
+impl UploadRequest {
+    pub fn parse(body: &[u8], config: &Config) -> Result<Self, ApiError> {
+        let shape = || ApiError::bad_request("invalid_json", "request body must be a JSON object");
+        read::<UploadBody>(body, shape)?.into_request(config)
+    }
+}
+
+impl UploadBody {
+    /// The request, within the deployment's limits (largest size, allowed types).
+    pub fn into_request(self, config: &Config) -> Result<UploadRequest, ApiError> {
+        fn present(name: &str, v: Value) -> Result<Value, ApiError> {
+            match v {
+                Value::Null => Err(ApiError::bad_request("missing_field", format!("field {name:?} is required"))),
+                v => Ok(v),
+            }
+        }
+        fn text(name: &str, v: Value) -> Result<String, ApiError> {
+            match v {
+                Value::String(s) => Ok(s),
+                _ => Err(ApiError::bad_request("invalid_field", format!("field {name:?} must be a string"))),
+            }
+        }
+        // Missing fields first, in a stable order, then each field's own rules.
+        let filename = present("filename", self.filename)?;
+        let content_type = present("content_type", self.content_type)?;
+        let size = present("size", self.size)?;
+        let (filename, content_type) = (text("filename", filename)?, text("content_type", content_type)?);
+        Ok(UploadRequest {
+            filename: FileName::parse(&filename)?,
+            size: size_of(&size, config.max_upload_bytes)?,
+            content_type: ContentType::parse(&content_type, &config.allowed_types)?,
+            sha256: match self.sha256 {
+                Value::Null => None,
+                Value::String(s) => Some(Sha256Digest::parse(&s)?),
+                _ => return Err(ApiError::bad_request("invalid_sha256", "sha256 must be a string")),
+            },
+        })
+    }
+}
+
+/// A declared size as JSON gives it: a whole number, possibly written as a float.
+fn size_of(v: &Value, max: u64) -> Result<FileSize, DomainError> {
+    let not_whole = || DomainError::invalid("invalid_size", "size must be a whole number of bytes");
+    let Value::Number(n) = v else { return Err(not_whole()) };
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(b), ..) => FileSize::new(b, max),
+        (None, Some(_), _) => FileSize::new(0, max),
+        (None, None, Some(f)) if f > max as f64 => Err(DomainError::too_large(f, max)),
+        // 18929.0 is the integer 18929 to JSON Schema (and to clients that only have floats).
+        (None, None, Some(f)) if f >= 1.0 && f.fract() == 0.0 => FileSize::new(f as u64, max),
+        (None, None, Some(f)) if f.fract() == 0.0 => FileSize::new(0, max),
+        _ => Err(not_whole()),
+    }
+}
+
+/// `POST /files/{id}/parts`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PartNumbersBody {
+    /// Distinct numbers from 1 to `part_count`, at most 100.
+    #[schema(value_type = Vec<u32>, required = true, min_items = 1, max_items = 100)]
+    part_numbers: Vec<Value>,
+}
+
+impl PartNumbersBody {
+    pub fn read(body: &[u8]) -> Result<Self, ApiError> {
+        read(body, || {
+            ApiError::bad_request(
+                "invalid_part_numbers",
+                "the body must be {\"part_numbers\": [1, 2, …]}: a list of part numbers to sign",
+            )
+        })
+    }
+
+    /// The numbers asked for, each a whole number; whether they are parts of the file is the plan's to say.
+    pub fn numbers(&self) -> Result<Vec<u64>, ApiError> {
+        let invalid = |why: String| ApiError::bad_request("invalid_part_numbers", why);
+        if self.part_numbers.is_empty() || self.part_numbers.len() > MAX_SIGN_PER_CALL {
+            return Err(invalid(format!("part_numbers must list from 1 to {MAX_SIGN_PER_CALL} parts")));
+        }
+        self.part_numbers
+            .iter()
+            .map(|v| v.as_u64().ok_or_else(|| invalid(format!("part numbers are whole numbers from 1; got {v}"))))
+            .collect()
+    }
+}
+
+/// `POST /files/{id}/complete`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CompleteBody {
+    /// Every part from 1 to `part_count` once, in any order.
+    #[schema(value_type = Vec<CompletedPartBody>, required = true)]
+    parts: Vec<Value>,
+}
+
+/// A part as its upload answered it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CompletedPartBody {
+    #[schema(value_type = u32, required = true)]
+    #[serde(default)]
+    part_number: Value,
+    /// The `ETag` the part's PUT answered (quotes optional).
+    #[schema(value_type = String, required = true)]
+    #[serde(default)]
+    etag: Value,
+}
+
+impl CompleteBody {
+    pub fn read(body: &[u8]) -> Result<Self, ApiError> {
+        read(body, || {
+            ApiError::bad_request(
+                "invalid_parts",
+                "the body must be {\"parts\": [{\"part_number\": 1, \"etag\": \"…\"}, …]}",
+            )
+        })
+    }
+
+    /// Each named part's number and ETag; whether they make the whole file is the plan's to say.
+    pub fn named(&self) -> Result<Vec<(u64, String)>, ApiError> {
+        self.parts
+            .iter()
+            .map(|p| {
+                let part = CompletedPartBody::deserialize(p).ok();
+                let n = part.as_ref().and_then(|b| b.part_number.as_u64());
+                let etag = part.as_ref().and_then(|b| b.etag.as_str()).filter(|e| !e.trim().is_empty());
+                match (n, etag) {
+                    (Some(n), Some(etag)) => Ok((n, etag.to_owned())),
+                    _ => Err(ApiError::bad_request(
+                        "invalid_parts",
+                        format!("each part needs a part_number and the etag its upload answered; got {p}"),
+                    )),
+                }
+            })
+            .collect()
+    }
+}
+
+fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(t))
+}
+
+fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// The file object of the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = File)]
+pub struct FileView<'a> {
+    /// UUIDv7: sorts in creation order.
+    #[schema(value_type = String, format = "uuid")]
+    pub id: FileId,
+    /// The `sub` of whoever uploaded it (null for records from before owners).
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<&'a str>,
+    /// As given: 1–255 bytes of UTF-8, no control, invisible or direction-changing characters.
+    #[schema(value_type = String)]
+    pub filename: &'a FileName,
+    /// Lowercase `type/subtype`, or `type/subtype; charset=x`.
+    #[schema(value_type = String)]
+    pub content_type: &'a ContentType,
+    /// Declared size in bytes.
+    #[schema(value_type = u64, minimum = 1)]
+    pub size: FileSize,
+    pub status: Status,
+    /// The original service's flag, kept for its clients: `status == processed`.
+    pub processed: bool,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub uploaded_at: DateTime<Utc>,
+    #[serde(serialize_with = "ser_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub processed_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<Failure>)]
+    pub error: Option<&'a Failure>,
+    /// SHA-256 of the stored bytes (hex), once processed.
+    #[schema(value_type = Option<String>)]
+    pub sha256: Option<&'a str>,
+    /// MIME type detected from the content.
+    #[schema(value_type = Option<String>)]
+    pub detected_type: Option<&'a str>,
+    /// Type-specific results: `width`, `height`, `format` for images; `utf8`, `lines`, `words`,
+    /// `chars` (and `json_valid`) for text.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Short-lived presigned GET of the thumbnail (images).
+    pub thumbnail_url: Option<String>,
+}
+
+impl<'a> From<&'a FileRecord> for FileView<'a> {
+    fn from(r: &'a FileRecord) -> Self {
+        Self {
+            id: r.id,
+            owner: r.owner.as_ref().map(Owner::as_str),
+            filename: &r.filename,
+            content_type: &r.content_type,
+            size: r.size,
+            status: r.status,
+            processed: r.status == Status::Processed,
+            uploaded_at: r.uploaded_at,
+            processed_at: r.processed_at,
+            error: r.error.as_ref(),
+            sha256: r.analysis.as_ref().map(|a| a.sha256.as_str()),
+            detected_type: r.analysis.as_ref().map(|a| a.detected_type.as_str()),
+            metadata: r.analysis.as_ref().map(|a| &a.metadata),
+            thumbnail_url: None,
+        }
+    }
+}
+
+/// The answer to `POST /upload`: the file, and where its bytes go.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created<'a> {
+    #[serde(flatten)]
+    pub file: FileView<'a>,
+    pub upload: UploadTarget,
+}
+
+/// One presigned PUT, or (above `MULTIPART_THRESHOLD`) a multipart upload whose part URLs
+/// come from `POST /files/{id}/parts`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "method")]
+pub enum UploadTarget {
+    #[serde(rename = "PUT")]
+    Put {
+        /// Bound to the key, the content type, the exact length, `If-None-Match: *` and the
+        /// declared SHA-256; send the bytes with `headers`.
+        url: String,
+        /// Signed headers to send: `content-type`, `if-none-match`, `x-amz-checksum-sha256`.
+        headers: BTreeMap<String, String>,
+        #[schema(format = DateTime)]
+        expires_at: String,
+    },
+    #[serde(rename = "MULTIPART")]
+    Multipart {
+        upload_id: String,
+        /// Every part but the last has exactly this many bytes.
+        part_size: u64,
+        part_count: u32,
+        /// Until when the upload can be resumed and completed.
+        #[schema(format = DateTime)]
+        expires_at: String,
+    },
+}
+
+/// One page of files, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FilePage<'a> {
+    pub items: Vec<FileView<'a>>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A file with a link to its bytes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FileDetail<'a> {
+    #[serde(flatten)]
+    pub file: FileView<'a>,
+    /// Short-lived presigned GET of the bytes (as an attachment), once processed.
+    pub download_url: Option<String>,
+}
+
+/// Part URLs, each bound to its part's exact length.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedParts {
+    pub parts: Vec<SignedPart>,
+    /// When these URLs stop working; ask again for fresh ones at any time.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedPart {
+    pub part_number: u32,
+    /// PUT the part's bytes here.
+    pub url: String,
+    /// Signed headers to send with it (none today).
+    pub headers: BTreeMap<String, String>,
+    /// The part's exact length.
+    pub size: u64,
+}
+
+/// What storage holds of a multipart upload: where a client resumes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PartsHeld {
+    pub upload_id: String,
+    pub part_size: u64,
+    pub part_count: u32,
+    pub parts: Vec<HeldPart>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldPart {
+    pub part_number: u32,
+    pub etag: String,
+    pub size: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Refusal, now};
+    use serde_json::json;
+
+    #[test]
+    fn sizes() {
+        let max = 100;
+        assert_eq!(size_of(&json!(1), max).unwrap().bytes(), 1);
+        assert_eq!(size_of(&json!(100), max).unwrap().bytes(), 100);
+        // Found by schemathesis: a whole number written as a float is that number.
+        assert_eq!(size_of(&json!(42.0), max).unwrap().bytes(), 42);
+        assert_eq!(size_of(&json!(0.0), max).unwrap_err().code, "invalid_size");
+        assert_eq!(size_of(&json!(-3.0), max).unwrap_err().code, "invalid_size");
+        let code = |v| {
+            let e = size_of(&v, max).unwrap_err();
+            (e.kind, e.code)
+        };
+        assert_eq!(code(json!(101)), (Refusal::TooLarge, "too_large"));
+        assert_eq!(code(json!(1e30)), (Refusal::TooLarge, "too_large"));
+        assert_eq!(code(json!(0)), (Refusal::Invalid, "invalid_size"));
+        assert_eq!(code(json!(-5)), (Refusal::Invalid, "invalid_size"));
+        assert_eq!(code(json!(1.5)), (Refusal::Invalid, "invalid_size"));
+        assert_eq!(code(json!("12")), (Refusal::Invalid, "invalid_size"));
+    }
+
+    #[test]
+    fn view_mirrors_processed_flag() {
+        let mut r = FileRecord::pending(
+            Owner::parse("alice").unwrap(),
+            FileName::parse("a.txt").unwrap(),
+            ContentType::from_stored("text/plain".into()),
+            FileSize::from_stored(3),
+        );
+        let v = serde_json::to_value(FileView::from(&r)).unwrap();
+        assert_eq!(v["status"], "pending");
+        assert_eq!(v["processed"], false);
+        assert_eq!(v["processed_at"], serde_json::Value::Null);
+        r.status = Status::Processed;
+        r.processed_at = Some(now());
+        let v = serde_json::to_value(FileView::from(&r)).unwrap();
+        assert_eq!(v["processed"], true);
+        assert!(v["processed_at"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,10 @@
+//! The local stack (`cargo run`) as a process: its API, S3 endpoint, sign-in and metrics.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+
+mod auth;
+mod metrics;
+mod multipart;
+mod stack;
