@@ -8,6 +8,9 @@ started=$SECONDS
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== import graph: no circle, no arrow up (infra/import_graph.py)"
+python3 infra/import_graph.py functions/core/src src
+
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

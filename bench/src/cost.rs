@@ -50,10 +50,13 @@ struct Answer {
     took: Duration,
 }
 
+/// Invocations handed out and not answered yet, by request id.
+type Pending = HashMap<String, (oneshot::Sender<Answer>, Instant)>;
+
 #[derive(Clone)]
 struct Stub {
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
-    pending: Arc<Mutex<HashMap<String, (oneshot::Sender<Answer>, Instant)>>>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 async fn next(State(s): State<Stub>) -> Response {

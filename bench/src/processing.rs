@@ -483,7 +483,8 @@ fn write_jpeg(path: &Path, (w, h): (u32, u32)) -> anyhow::Result<()> {
 /// photo, each inspected in a fresh process: peak RSS above the process at rest.
 fn any_pixel_count(env: &Env) -> anyhow::Result<()> {
     use png::{BitDepth, ColorType};
-    let cases: [(&str, &str, (u32, u32), Box<dyn Fn(&Path) -> anyhow::Result<()>>); 5] = [
+    type Write = Box<dyn Fn(&Path) -> anyhow::Result<()>>;
+    let cases: [(&str, &str, (u32, u32), Write); 5] = [
         (
             "zeros-rgba16-8000.png",
             "8000×8000 RGBA 16-bit, zeros",

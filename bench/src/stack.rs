@@ -362,7 +362,7 @@ fn seed(data: &Path, n: usize) -> anyhow::Result<()> {
 }
 
 fn seeded(i: usize) -> anyhow::Result<FileRecord> {
-    let image = i % 5 == 0;
+    let image = i.is_multiple_of(5);
     let (name, ct) =
         if image { (format!("photo-{i}.jpg"), "image/jpeg") } else { (format!("notes-{i}.txt"), "text/plain") };
     let mut r = FileRecord::pending(

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{ALICE, BOB, MemoryApp, test_config_with};
+use common::{ALICE, BOB, MemoryApp, sha256_hex, test_config_with};
 use picasso::catalog::Catalog;
 use picasso::domain::{FileId, Status};
 use picasso::events::ObjectRef;
@@ -24,10 +24,6 @@ fn app() -> MemoryApp {
 
 fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 5000) as u8).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn create(app: &MemoryApp, size: usize, extra: Value) -> (FileId, Value) {
@@ -60,7 +56,7 @@ async fn process(app: &MemoryApp, id: FileId) -> Handled {
 async fn a_large_file_comes_in_parts_resumes_from_the_listing_and_ends_processed() {
     let app = app();
     let data = bytes(12 * MIB + 3);
-    let (id, file) = create(&app, data.len(), json!({"sha256": hex(&data)})).await;
+    let (id, file) = create(&app, data.len(), json!({"sha256": sha256_hex(&data)})).await;
     let up = &file["upload"];
     assert_eq!(up["method"], "MULTIPART");
     assert_eq!((up["part_size"].as_u64(), up["part_count"].as_u64()), (Some(5 * MIB as u64), Some(3)));
@@ -110,7 +106,7 @@ async fn a_large_file_comes_in_parts_resumes_from_the_listing_and_ends_processed
     assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (409, Some("upload_closed")), "{e}");
     assert!(matches!(process(&app, id).await, Handled::Finished(_)));
     let (_, got) = app.call("GET", &format!("/files/{id}"), None).await;
-    assert_eq!((got["status"].as_str(), got["sha256"].as_str()), (Some("processed"), Some(hex(&data).as_str())));
+    assert_eq!((got["status"].as_str(), got["sha256"].as_str()), (Some("processed"), Some(sha256_hex(&data).as_str())));
     let (s, e) = app.call("POST", &format!("/files/{id}/parts"), Some(json!({"part_numbers": [1]}))).await;
     assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (409, Some("upload_closed")), "{e}");
 }
@@ -169,16 +165,16 @@ async fn a_declared_sha256_is_signed_into_the_put_and_checked_by_the_processor()
     assert_eq!(app.catalog.get(id).await.unwrap().unwrap().status, Status::Processed);
 
     // Bytes that storage let through unchecked (an emulator, a multipart upload) still fail.
-    let (id, _) = create(&app, body.len(), json!({"sha256": hex(&body)})).await;
+    let (id, _) = create(&app, body.len(), json!({"sha256": sha256_hex(&body)})).await;
     let mut other = body.clone();
     other[0] ^= 1;
     app.store.put_bytes(&id.object_key().to_string(), other.clone());
     process(&app, id).await;
     let (_, got) = app.call("GET", &format!("/files/{id}"), None).await;
     assert_eq!((got["status"].as_str(), got["error"]["code"].as_str()), (Some("failed"), Some("checksum_mismatch")));
-    assert!(got["error"]["message"].as_str().unwrap().contains(&hex(&other)), "{got}");
+    assert!(got["error"]["message"].as_str().unwrap().contains(&sha256_hex(&other)), "{got}");
 
-    for bad in [json!("abc"), json!(12), json!(hex(&body)[..60])] {
+    for bad in [json!("abc"), json!(12), json!(sha256_hex(&body)[..60])] {
         let req = json!({"filename": "a.txt", "content_type": "text/plain", "size": 3, "sha256": bad});
         let (s, e) = app.call("POST", "/upload", Some(req)).await;
         assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (400, Some("invalid_sha256")), "{bad}");

@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use picasso::api::AppState;
 use picasso::config::Config;
+use picasso::domain::FileId;
 use picasso::lambda::ProcessorFunction;
 use picasso::memory::{MemoryCatalog, MemoryStore};
 use serde_json::Value;
@@ -31,6 +32,11 @@ pub fn test_config_with(vars: &[(&str, &str)]) -> Config {
         },
     })
     .unwrap()
+}
+
+/// The notification's object for a file of the test bucket.
+pub fn object(id: FileId) -> picasso::events::ObjectRef {
+    picasso::events::ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }
 }
 
 /// A processor over these adapters, configured as the tests' functions are.
@@ -62,6 +68,16 @@ impl MemoryApp {
         let auth = Arc::new(picasso::aws::ApiGatewayJwt { groups_claim: config.groups_claim.clone() });
         let state = AppState::new(catalog.clone(), store.clone(), store.clone(), config, auth);
         Self { state, catalog, store }
+    }
+
+    /// A file uploaded as [`ALICE`]: its slot asked for, then its bytes stored as S3 would.
+    pub async fn uploaded(&self, name: &str, ctype: &str, body: &[u8]) -> FileId {
+        let slot = serde_json::json!({"filename": name, "content_type": ctype, "size": body.len()});
+        let (s, b) = self.call("POST", "/upload", Some(slot)).await;
+        assert_eq!(s, 201, "{b}");
+        let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
+        self.store.put_bytes(&id.object_key().to_string(), body.to_vec());
+        id
     }
 
     pub fn router(&self) -> Router {
@@ -220,7 +236,8 @@ pub fn png_bomb() -> Vec<u8> {
     out
 }
 
-fn crc32(data: &[u8]) -> u32 {
+/// CRC-32 (ISO-HDLC, as PNG chunks use).
+pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {
         crc ^= u32::from(b);

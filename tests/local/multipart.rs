@@ -3,15 +3,11 @@
 
 use crate::harness as local;
 
+use crate::common::sha256_hex;
 use local::{Stack, User, client, put, request_upload, temp_dir, until_final};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const MIB: usize = 1 << 20;
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// POSTs `body` to `path` as `user`; the status and JSON.
 async fn post(user: &User, path: &str, body: Value) -> (u16, Value) {
@@ -42,7 +38,7 @@ async fn a_200_mib_file_in_four_parts_resumes_after_a_reload_and_ends_processed(
     let http = client();
     let alice = stack.sign_in(&http, "alice").await;
     let data: Vec<u8> = (0..200 * MIB).map(|i| (i % 251) as u8 ^ (i >> 20) as u8).collect();
-    let body = json!({"filename": "big.bin", "content_type": "application/octet-stream", "size": data.len(), "sha256": hex(&data)});
+    let body = json!({"filename": "big.bin", "content_type": "application/octet-stream", "size": data.len(), "sha256": sha256_hex(&data)});
     let (s, file) = post(&alice, "/upload", body).await;
     assert_eq!(s, 201, "{file}");
     let up = &file["upload"];
@@ -89,7 +85,7 @@ async fn a_200_mib_file_in_four_parts_resumes_after_a_reload_and_ends_processed(
     let processed = until_final(&alice, &id).await;
     assert_eq!(
         (processed["status"].as_str(), processed["sha256"].as_str()),
-        (Some("processed"), Some(hex(&data).as_str()))
+        (Some("processed"), Some(sha256_hex(&data).as_str()))
     );
     assert_eq!(processed["size"].as_u64(), Some(data.len() as u64));
 
@@ -109,7 +105,8 @@ async fn storage_refuses_bytes_that_do_not_match_the_declared_sha256() {
     let http = client();
     let alice = stack.sign_in(&http, "alice").await;
     let bytes = b"exactly these bytes".to_vec();
-    let body = json!({"filename": "c.txt", "content_type": "text/plain", "size": bytes.len(), "sha256": hex(&bytes)});
+    let body =
+        json!({"filename": "c.txt", "content_type": "text/plain", "size": bytes.len(), "sha256": sha256_hex(&bytes)});
     let (s, file) = post(&alice, "/upload", body).await;
     assert_eq!(s, 201);
     assert!(file["upload"]["headers"]["x-amz-checksum-sha256"].is_string(), "{file}");
@@ -216,7 +213,7 @@ async fn an_upload_in_parts_resumes_across_a_restart_of_the_stack() {
     let parts = json!([{"part_number": 1, "etag": listed["parts"][0]["etag"]}, {"part_number": 2, "etag": etag}]);
     let (s, done) = post(&alice, &format!("/files/{id}/complete"), json!({"parts": parts})).await;
     assert_eq!(s, 200, "{done}");
-    assert_eq!(until_final(&alice, &id).await["sha256"].as_str(), Some(hex(&data).as_str()));
+    assert_eq!(until_final(&alice, &id).await["sha256"].as_str(), Some(sha256_hex(&data).as_str()));
     stack.stop();
     std::fs::remove_dir_all(data_dir).unwrap();
 }

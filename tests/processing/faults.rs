@@ -5,28 +5,14 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{MemoryApp, png};
+use common::{MemoryApp, object, png};
 use picasso::budget::{DEFAULT_BUDGET, MemoryBudget};
 use picasso::catalog::{Catalog, Claim, Lease};
 use picasso::domain::{FileId, Status, now};
-use picasso::events::ObjectRef;
 use picasso::inspect::{ImageKind, Inspector, Job, Picture};
 use picasso::processor::{Delivery, Handled};
 use picasso::store::ObjectStore;
 use serde_json::json;
-
-async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
-    let (s, b) =
-        app.call("POST", "/upload", Some(json!({"filename": name, "content_type": ctype, "size": body.len()}))).await;
-    assert_eq!(s, 201, "{b}");
-    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
-    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
-    id
-}
-
-fn object(id: FileId) -> ObjectRef {
-    ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }
-}
 
 fn sqs_message(id: FileId, receive_count: u32) -> serde_json::Value {
     json!({"Records": [{
@@ -48,7 +34,7 @@ fn panicking_decoder(
 #[tokio::test]
 async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "boom.png", "image/png", &png(40, 40)).await;
+    let id = app.uploaded("boom.png", "image/png", &png(40, 40)).await;
     let inspector = Inspector { decode_image: panicking_decoder, ..Inspector::new(MemoryBudget::new(DEFAULT_BUDGET)) };
     let p = app.processor().with_inspector(inspector);
     assert!(matches!(p.handle_object(&object(id), Delivery::default()).await.unwrap(), Handled::Finished(_)));
@@ -57,7 +43,7 @@ async fn a_decoder_that_panics_fails_the_file_and_the_processor_goes_on() {
     assert_eq!((r.status, e.code.as_str()), (Status::Failed, "corrupt_image"));
     assert!(e.message.contains("index out of bounds"), "{}", e.message);
     // The same processor handles the next file normally.
-    let next = uploaded(&app, "fine.txt", "text/plain", b"fine").await;
+    let next = app.uploaded("fine.txt", "text/plain", b"fine").await;
     p.handle_object(&object(next), Delivery::default()).await.unwrap();
     assert_eq!(app.catalog.get(next).await.unwrap().unwrap().status, Status::Processed);
 }
@@ -73,7 +59,7 @@ fn stalled(_: Vec<u8>) -> picasso::store::ObjectReader {
 #[tokio::test]
 async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "slow.txt", "text/plain", b"slow").await;
+    let id = app.uploaded("slow.txt", "text/plain", b"slow").await;
     let p = app.function();
     app.store.fail_reads(Some(stalled));
     let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
@@ -91,7 +77,7 @@ async fn a_job_that_runs_out_of_time_hands_its_file_back_with_its_expiry() {
 #[tokio::test]
 async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "stuck.txt", "text/plain", b"stuck").await;
+    let id = app.uploaded("stuck.txt", "text/plain", b"stuck").await;
     let p = app.function();
     app.store.fail_reads(Some(stalled));
     for receive_count in 1..5 {
@@ -112,7 +98,7 @@ async fn the_last_delivery_of_a_message_ends_its_file_failed_instead_of_the_dlq(
 #[tokio::test]
 async fn a_file_whose_processing_keeps_dying_is_given_up_on() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "crashy.txt", "text/plain", b"crash").await;
+    let id = app.uploaded("crashy.txt", "text/plain", b"crash").await;
     // Five processors claimed it and died (out of memory, killed at the timeout…).
     for _ in 0..5 {
         let dead = Lease::new(now(), Duration::from_millis(1));
@@ -129,7 +115,7 @@ async fn a_file_whose_processing_keeps_dying_is_given_up_on() {
 #[tokio::test]
 async fn bytes_whose_record_expired_are_deleted_not_orphaned() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "late.txt", "text/plain", b"late").await;
+    let id = app.uploaded("late.txt", "text/plain", b"late").await;
     // The record's TTL ran and DynamoDB removed it; then the event came (a backlog, a redrive).
     assert!(app.catalog.remove(id));
     let h = app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
@@ -140,7 +126,7 @@ async fn bytes_whose_record_expired_are_deleted_not_orphaned() {
 #[tokio::test]
 async fn a_late_event_for_a_record_past_its_expiry_still_processes_it() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "backlog.txt", "text/plain", b"backlog").await;
+    let id = app.uploaded("backlog.txt", "text/plain", b"backlog").await;
     assert!(app.catalog.expires_at(id).is_some());
     // DynamoDB removes expired items eventually, not at once: the record may still be there.
     let h = app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
@@ -153,17 +139,17 @@ async fn a_late_event_for_a_record_past_its_expiry_still_processes_it() {
 async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
     let app = MemoryApp::new();
     // An upload whose event was lost, one whose processor died, one whose bytes never came.
-    let lost = uploaded(&app, "lost.txt", "text/plain", b"lost").await;
-    let died = uploaded(&app, "died.txt", "text/plain", b"died").await;
-    let never = uploaded(&app, "never.txt", "text/plain", b"never").await;
+    let lost = app.uploaded("lost.txt", "text/plain", b"lost").await;
+    let died = app.uploaded("died.txt", "text/plain", b"died").await;
+    let never = app.uploaded("never.txt", "text/plain", b"never").await;
     app.store.delete(&never.object_key().to_string()).await.unwrap();
     let dead = Lease::new(now(), Duration::from_millis(20));
     app.catalog.claim(died, &dead, now()).await.unwrap();
-    let young = uploaded(&app, "young.txt", "text/plain", b"young").await;
+    let young = app.uploaded("young.txt", "text/plain", b"young").await;
 
     let (sweeper, collected) = app.sweeper(Duration::from_millis(30));
     tokio::time::sleep(Duration::from_millis(40)).await;
-    let young_too = uploaded(&app, "younger.txt", "text/plain", b"younger").await;
+    let young_too = app.uploaded("younger.txt", "text/plain", b"younger").await;
     let swept = sweeper.sweep(now()).await.unwrap();
     let again = collected.keys();
     let keys = |ids: &[FileId]| ids.iter().map(|i| i.object_key().to_string()).collect::<Vec<_>>();
@@ -175,7 +161,8 @@ async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
     assert!(app.catalog.expires_at(young_too).is_some(), "too young to look at");
     // What the sweeper sends is a notification the processor handles like S3's own.
     let p = app.processor();
-    for obj in collected.0.lock().unwrap().clone() {
+    let redelivered = collected.0.lock().unwrap().clone();
+    for obj in redelivered {
         let h = p.handle_object(&obj, Delivery::default()).await.unwrap();
         assert!(matches!(h, Handled::Finished(_)), "{h:?}");
     }
@@ -187,7 +174,7 @@ async fn the_sweeper_sends_lost_and_abandoned_work_through_processing_again() {
 #[tokio::test]
 async fn a_claim_holds_until_the_invocations_deadline_so_nothing_takes_over_a_long_file() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "long.txt", "text/plain", b"long").await;
+    let id = app.uploaded("long.txt", "text/plain", b"long").await;
     app.store.fail_reads(Some(stalled));
     let p = app.processor();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);

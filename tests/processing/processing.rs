@@ -6,28 +6,14 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{MemoryApp, jpeg_rotated, png, png_bomb, sha256_hex};
+use common::{MemoryApp, jpeg_rotated, object, png, png_bomb, sha256_hex};
 use picasso::catalog::{Catalog, Claim, Lease};
-use picasso::domain::{FileId, FileRecord, Status, now};
-use picasso::events::ObjectRef;
+use picasso::domain::{FileRecord, Status, now};
 use picasso::processor::{Delivery, Handled};
 use serde_json::{Value, json};
 
-async fn uploaded(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> FileId {
-    let (s, b) =
-        app.call("POST", "/upload", Some(json!({"filename": name, "content_type": ctype, "size": body.len()}))).await;
-    assert_eq!(s, 201, "{b}");
-    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
-    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
-    id
-}
-
-fn object(id: FileId) -> ObjectRef {
-    ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }
-}
-
 async fn processed(app: &MemoryApp, name: &str, ctype: &str, body: &[u8]) -> (FileRecord, Value) {
-    let id = uploaded(app, name, ctype, body).await;
+    let id = app.uploaded(name, ctype, body).await;
     app.processor().handle_object(&object(id), Delivery::default()).await.unwrap();
     let (s, view) = app.call("GET", &format!("/files/{id}"), None).await;
     assert_eq!(s, 200);
@@ -226,7 +212,7 @@ async fn permanent_failures_are_recorded_with_a_reason_and_not_retried() {
         ("half.png", "image/png", corrupt, "corrupt_image"),
         ("bomb.png", "image/png", png_bomb(), "image_too_large"),
     ] {
-        let id = uploaded(&app, name, ctype, &body).await;
+        let id = app.uploaded(name, ctype, &body).await;
         // Through the queue path: a permanent failure is acknowledged, not retried.
         let event = json!({"Records": [{
             "messageId": "m", "receiptHandle": "r", "md5OfBody": "", "attributes": {}, "messageAttributes": {},
@@ -246,7 +232,7 @@ async fn permanent_failures_are_recorded_with_a_reason_and_not_retried() {
 #[tokio::test]
 async fn two_processors_racing_on_one_event_end_with_one_result() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "race.png", "image/png", &png(300, 300)).await;
+    let id = app.uploaded("race.png", "image/png", &png(300, 300)).await;
     let (a, b) = (app.processor(), app.processor());
     let obj = object(id);
     let (ra, rb) = tokio::join!(a.handle_object(&obj, Delivery::default()), b.handle_object(&obj, Delivery::default()));
@@ -264,7 +250,7 @@ async fn two_processors_racing_on_one_event_end_with_one_result() {
 #[tokio::test]
 async fn a_crash_mid_file_ends_processed_after_redelivery() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "crash.txt", "text/plain", b"hello").await;
+    let id = app.uploaded("crash.txt", "text/plain", b"hello").await;
     // A processor claimed the file, then died without finishing.
     let dead = Lease::new(now(), Duration::from_millis(300));
     assert!(matches!(app.catalog.claim(id, &dead, now()).await.unwrap(), Claim::Claimed(_)));
@@ -307,7 +293,7 @@ impl tokio::io::AsyncRead for Failing {
 #[tokio::test]
 async fn a_read_error_is_transient_and_releases_the_claim() {
     let app = MemoryApp::new();
-    let id = uploaded(&app, "big.txt", "text/plain", &vec![b'x'; 100_000]).await;
+    let id = app.uploaded("big.txt", "text/plain", &vec![b'x'; 100_000]).await;
     app.store.fail_reads(Some(broken));
     assert!(app.processor().handle_object(&object(id), Delivery::default()).await.is_err());
     app.store.fail_reads(None);

@@ -43,13 +43,7 @@ fn notification(keys: &[&str]) -> Value {
 }
 
 async fn uploaded(app: &MemoryApp, body: &[u8]) -> FileId {
-    let (s, b) = app
-        .call("POST", "/upload", Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": body.len()})))
-        .await;
-    assert_eq!(s, 201);
-    let id = FileId::parse(b["id"].as_str().unwrap()).unwrap();
-    app.store.put_bytes(&id.object_key().to_string(), body.to_vec());
-    id
+    app.uploaded("a.txt", "text/plain", body).await
 }
 
 async fn record(app: &MemoryApp, id: FileId) -> FileRecord {

@@ -252,7 +252,7 @@ impl Presigner for MemoryStore {
     ) -> anyhow::Result<Completion> {
         let mut b = self.0.lock().unwrap();
         let key = key.to_string();
-        if !b.uploads.get(upload_id).is_some_and(|(k, _)| *k == key) {
+        if b.uploads.get(upload_id).is_none_or(|(k, _)| *k != key) {
             return Ok(Completion::NoSuchUpload);
         }
         if b.objects.contains_key(&key) {

@@ -161,7 +161,7 @@ mod tests {
         let p = PartPlan::new(48 * MIB, 16 * MIB);
         assert_eq!((p.count(), p.len(3)), (3, 16 * MIB), "an exact multiple ends with a whole part");
         let p = PartPlan::new(5 << 40, 16 * MIB);
-        assert!(p.count() as u64 <= MAX_PARTS && p.part_size % MIB == 0, "{p:?}");
+        assert!(p.count() as u64 <= MAX_PARTS && p.part_size.is_multiple_of(MIB), "{p:?}");
         let total: u64 = (1..=p.count()).map(|n| p.len(n)).sum();
         assert_eq!(total, 5 << 40);
     }
