@@ -35,6 +35,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
+from cfn import references
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -74,30 +76,6 @@ def load_template(path: Path) -> dict:
 
     Loader.add_multi_constructor("!", tag)
     return yaml.load(text, Loader=Loader)
-
-
-def references(node) -> set[str]:
-    """Logical ids (and parameters) that a template fragment refers to."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) else str(value).split(".", 1)[0]
-                found.add(target)
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                for name in re.findall(r"\$\{([^}!]+)\}", text):
-                    found.add(name.split(".", 1)[0])
-                if isinstance(value, list):
-                    found |= references(value[1])
-            else:
-                found |= references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= references(item)
-    return found
 
 
 # Resource types left out of the emulator's stack: SAM's (the transform is not run),

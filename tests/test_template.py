@@ -15,12 +15,15 @@ import fnmatch
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "infra"))
+from cfn import references  # noqa: E402
 TEMPLATE_PATH = Path(os.environ.get("PICASSO_TEMPLATE", ROOT / "template.yaml"))
 
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
@@ -122,30 +125,6 @@ def pick(tpl: dict, node, params: dict):
 def active(tpl: dict, section: dict, params: dict) -> dict:
     return {name: item for name, item in section.items()
             if "Condition" not in item or condition(tpl, item["Condition"], params)}
-
-
-def references(node) -> set[str]:
-    """Logical ids and parameters named by Ref, Fn::GetAtt and Fn::Sub in a fragment."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref":
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                names = {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
-                if isinstance(value, list):
-                    names -= set(value[1])
-                    found |= references(value[1])
-                found |= names
-            else:
-                found |= references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= references(item)
-    return found
 
 
 def actions(statement: dict) -> list[str]:

@@ -109,7 +109,7 @@ async fn discovery(State(dev): State<Arc<DevIssuer>>) -> Json<Value> {
 /// `POST /auth/dev-token {"sub": "alice", "groups": ["admins"]}` → `201 {"token", "expires_at"}`.
 async fn dev_token(State(dev): State<Arc<DevIssuer>>, body: Bytes) -> Result<Response, ApiError> {
     let (sub, groups) = parse_request(&body)?;
-    let (token, expires) = dev.mint(&sub, &groups).map_err(ApiError::internal)?;
+    let (token, expires) = dev.mint(&sub, &groups)?;
     tracing::info!(sub = sub.as_str(), ?groups, "dev token issued");
     let body = json!({"token": token, "expires_at": picasso::domain::rfc3339(&expires)});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -118,27 +118,31 @@ async fn dev_token(State(dev): State<Arc<DevIssuer>>, body: Bytes) -> Result<Res
 /// The body's `sub` (what `Owner` takes: 1–255 bytes, no control characters) and `groups`
 /// (optional, a list of such names).
 fn parse_request(body: &[u8]) -> Result<(Owner, Vec<String>), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
-    };
+    #[derive(serde::Deserialize)]
+    struct DevTokenBody {
+        #[serde(default)]
+        sub: Value,
+        #[serde(default)]
+        groups: Value,
+    }
+    let shape = || ApiError::bad_request("invalid_json", "request body must be a JSON object");
+    let DevTokenBody { sub, groups } = picasso::api::wire::read(body, shape)?;
     let invalid = |m: &str| ApiError::bad_request("invalid_field", m);
-    let sub = match obj.get("sub") {
-        None | Some(Value::Null) => return Err(ApiError::bad_request("missing_field", "field \"sub\" is required")),
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(invalid("field \"sub\" must be a string")),
+    let sub = match &sub {
+        Value::Null => return Err(ApiError::bad_request("missing_field", "field \"sub\" is required")),
+        Value::String(s) => s,
+        _ => return Err(invalid("field \"sub\" must be a string")),
     };
     let name_rule = "1 to 255 bytes without control characters";
     let sub = Owner::parse(sub).ok_or_else(|| invalid(&format!("field \"sub\" must be {name_rule}")))?;
-    let groups = match obj.get("groups") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) if items.len() <= MAX_GROUPS => items
+    let groups = match &groups {
+        Value::Null => Vec::new(),
+        Value::Array(items) if items.len() <= MAX_GROUPS => items
             .iter()
             .map(|g| g.as_str().and_then(Owner::parse).map(|g| g.as_str().to_owned()))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| invalid(&format!("each of \"groups\" must be a string of {name_rule}")))?,
-        Some(_) => return Err(invalid(&format!("field \"groups\" must be a list of at most {MAX_GROUPS} names"))),
+        _ => return Err(invalid(&format!("field \"groups\" must be a list of at most {MAX_GROUPS} names"))),
     };
     Ok((sub, groups))
 }

@@ -76,6 +76,38 @@ pub struct ErrorDetail<'a> {
     pub message: &'a str,
 }
 
+/// The refusals every route may answer, for the OpenAPI document: each operation lists
+/// them by name instead of spelling them out again.
+pub mod responses {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+
+    fn error(status: &str, description: &str) -> BTreeMap<String, RefOr<Response>> {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+        let response = ResponseBuilder::new().description(description).content("application/json", content).build();
+        BTreeMap::from([(status.to_owned(), RefOr::T(response))])
+    }
+
+    /// `401 unauthorized`: every route needs a bearer token.
+    pub struct Unauthorized;
+
+    impl utoipa::IntoResponses for Unauthorized {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            error("401", "`unauthorized`: no valid bearer token")
+        }
+    }
+
+    /// `404 not_found`: a file that does not exist, or is someone else's (the same answer).
+    pub struct NotFound;
+
+    impl utoipa::IntoResponses for NotFound {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            error("404", "`not_found`: no such file, or someone else's")
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: &self.message } };

@@ -12,6 +12,7 @@ use super::state::{AppState, visible_record};
 use super::wire::{FileDetail, FilePage, FileView};
 use crate::catalog::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
 use crate::domain::{FileRecord, Status};
+use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
 
@@ -90,7 +91,7 @@ impl ListParams {
     responses(
         (status = 200, description = "The caller's files, newest first", body = FilePage),
         (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "`forbidden`: `scope=all` outside the admin group", body = ErrorBody),
     ))]
 pub(super) async fn list_files(
@@ -112,8 +113,8 @@ pub(super) async fn list_files(
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 200, description = "The file, with a download link once processed", body = FileDetail),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        Unauthorized,
+        NotFound,
     ))]
 pub(super) async fn get_file(
     caller: Caller,

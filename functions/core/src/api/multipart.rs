@@ -14,6 +14,7 @@ use http::StatusCode;
 use super::state::{AppState, visible_record};
 use super::wire::{CompleteBody, FileView, HeldPart, PartNumbersBody, PartsHeld, SignedPart, SignedParts};
 use crate::domain::{FileRecord, MultipartUpload, Status, rfc3339};
+use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
 use crate::parts::{PartPlan, check_parts};
@@ -65,8 +66,8 @@ async fn open_upload(
     responses(
         (status = 200, description = "A fresh URL for each part asked for", body = SignedParts),
         (status = 400, description = "`invalid_json`, `invalid_part_numbers`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        Unauthorized,
+        NotFound,
         (status = 409, description = "`not_multipart`, `upload_closed`", body = ErrorBody),
     ))]
 pub(super) async fn sign_parts(
@@ -92,8 +93,8 @@ pub(super) async fn sign_parts(
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 200, description = "The parts storage holds so far", body = PartsHeld),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        Unauthorized,
+        NotFound,
         (status = 409, description = "`not_multipart`, `upload_closed`", body = ErrorBody),
     ))]
 pub(super) async fn list_parts(
@@ -113,8 +114,8 @@ pub(super) async fn list_parts(
     responses(
         (status = 200, description = "Assembled; the file, still `pending` until processed", body = FileView),
         (status = 400, description = "`invalid_json`, `invalid_parts`, `etag_mismatch`, `part_size_mismatch`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        Unauthorized,
+        NotFound,
         (status = 409, description = "`not_multipart`, `upload_closed`, `parts_missing`", body = ErrorBody),
         (status = 412, description = "`already_exists`: the file's bytes are already stored", body = ErrorBody),
     ))]

@@ -9,6 +9,7 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::error::responses::Unauthorized;
 use crate::identity::Caller;
 
 #[derive(OpenApi)]
@@ -28,7 +29,7 @@ use crate::identity::Caller;
         super::multipart::complete,
         serve,
     ),
-    components(schemas(super::files::ListScope)),
+    components(schemas(super::files::ListScope, crate::error::ErrorBody)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]
@@ -85,7 +86,7 @@ pub fn to_json() -> String {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
     responses(
         (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = crate::error::ErrorBody),
+        Unauthorized,
     ))]
 pub(super) async fn serve(_caller: Caller) -> impl IntoResponse {
     Json(document())

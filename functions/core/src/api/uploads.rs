@@ -9,6 +9,7 @@ use http::StatusCode;
 use super::state::{AppState, visible_record};
 use super::wire::{Created, FileView, UploadRequest, UploadTarget};
 use crate::domain::{FileRecord, MultipartUpload, rfc3339};
+use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
 use crate::parts::PartPlan;
@@ -25,7 +26,7 @@ use crate::parts::PartPlan;
                 ("DeleteFile" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
             )),
         (status = 400, description = "`invalid_json`, `missing_field`, `invalid_field`, `invalid_filename`, `invalid_size`, `invalid_content_type`, `invalid_sha256`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
+        Unauthorized,
         (status = 413, description = "`too_large`: over `MAX_UPLOAD_BYTES`", body = ErrorBody),
         (status = 415, description = "`unsupported_content_type`: outside `ALLOWED_CONTENT_TYPES`", body = ErrorBody),
     ))]
@@ -83,8 +84,8 @@ pub(super) async fn create_upload(
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 204, description = "Deleted: its upload in progress, bytes, thumbnail and record"),
-        (status = 401, description = "`unauthorized`: no valid bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such file, or someone else's", body = ErrorBody),
+        Unauthorized,
+        NotFound,
     ))]
 pub(super) async fn delete_file(
     caller: Caller,
