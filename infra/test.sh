@@ -25,6 +25,9 @@ cargo test --locked --test aws -- --ignored
 echo "== The API from openapi.json, property-based (schemathesis against the local stack)"
 infra/schemathesis.sh 50
 
+echo "== Typed clients generated from openapi.json (Python and TypeScript) through the whole flow"
+infra/clients.sh
+
 echo "== Web page in a real browser (Chromium + Playwright)"
 infra/setup-browser.sh
 (cd tests/browser && node --test)

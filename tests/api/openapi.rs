@@ -74,10 +74,10 @@ fn every_route_status_and_error_code_of_the_api_guide_is_in_it() {
     let link = &doc["paths"]["/upload"]["post"]["responses"]["201"]["links"]["GetFile"];
     assert_eq!(
         (link["operationId"].as_str(), link["parameters"]["id"].as_str()),
-        (Some("get_file"), Some("$response.body#/id"))
+        (Some("getFile"), Some("$response.body#/id"))
     );
     // The file object's fields, as docs/api.md lists them.
-    let file = &doc["components"]["schemas"]["File"]["properties"];
+    let file = &doc["components"]["schemas"]["FileObject"]["properties"];
     for field in [
         "id",
         "owner",
@@ -95,5 +95,60 @@ fn every_route_status_and_error_code_of_the_api_guide_is_in_it() {
         "thumbnail_url",
     ] {
         assert!(file[field].is_object(), "File.{field}");
+    }
+}
+
+/// What client generators need: named variants told apart by a discriminator, names that are
+/// no language's own type, an SPDX license, an `operationId` that reads as a method name, and
+/// descriptions written for API users.
+#[test]
+fn generators_get_named_variants_clear_names_and_method_names() {
+    let doc: Value = serde_json::from_str(&picasso::api::openapi::to_json()).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let target = &schemas["UploadTarget"];
+    assert_eq!(target["discriminator"]["propertyName"], "method", "{target}");
+    let variants: Vec<&str> = target["oneOf"].as_array().unwrap().iter().map(|v| v["$ref"].as_str().unwrap()).collect();
+    assert_eq!(variants, ["#/components/schemas/PutUpload", "#/components/schemas/MultipartUpload"]);
+    for (name, method) in [("PutUpload", "PUT"), ("MultipartUpload", "MULTIPART")] {
+        assert_eq!(schemas[name]["properties"]["method"]["enum"], serde_json::json!([method]), "{name}");
+        assert_eq!(target["discriminator"]["mapping"][method], format!("#/components/schemas/{name}"));
+    }
+    for clash in ["File", "Error", "Object", "Date", "Response", "Request"] {
+        assert!(!schemas.contains_key(clash), "a schema named {clash} clashes with a language's own type");
+    }
+    assert_eq!(doc["info"]["license"]["identifier"], "MIT");
+    let text = doc.to_string();
+    for rust in ["README", "[`", "::", "`Value`", "ALLOWED_CONTENT_TYPES", "MAX_UPLOAD_BYTES", "MULTIPART_THRESHOLD"] {
+        assert!(!text.contains(rust), "the document speaks of {rust:?}: descriptions are for API users");
+    }
+    let mut ids = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId {id:?} is not lowerCamelCase"
+            );
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            ids.push(id.to_owned());
+        }
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "completeUpload",
+            "createUpload",
+            "deleteFile",
+            "getFile",
+            "getOpenApi",
+            "listFiles",
+            "listParts",
+            "signParts"
+        ]
+    );
+    for body in ["UploadBody", "PartNumbersBody", "CompleteBody"] {
+        assert!(schemas[body]["example"].is_object() || schemas[body]["examples"].is_array(), "{body} has no example");
     }
 }

@@ -276,8 +276,9 @@ impl fmt::Display for Status {
 /// Why a file ended `failed`: a stable code for programs, a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Failure {
-    /// `size_mismatch`, `type_mismatch`, `corrupt_image`, `image_too_large`,
-    /// `checksum_mismatch` or `processing_failed` (see the README's Processing table).
+    /// `size_mismatch` (more or fewer bytes than declared), `type_mismatch` (the content is not
+    /// of the declared type), `corrupt_image`, `image_too_large`, `checksum_mismatch` (the bytes
+    /// differ from the declared SHA-256) or `processing_failed` (processing kept failing).
     pub code: String,
     pub message: String,
 }

@@ -63,14 +63,14 @@ impl From<anyhow::Error> for ApiError {
 
 /// The body of every error response.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-#[schema(as = Error)]
+#[schema(as = ApiError)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
-    /// Stable, for programs: the README's tables and each operation's responses list them.
+    /// Stable, for programs: each operation's responses list the codes it can answer.
     pub code: &'a str,
     /// For people: what was wrong and what would be accepted.
     pub message: &'a str,
@@ -84,7 +84,7 @@ pub mod responses {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
     fn error(status: &str, description: &str) -> BTreeMap<String, RefOr<Response>> {
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build();
         let response = ResponseBuilder::new().description(description).content("application/json", content).build();
         BTreeMap::from([(status.to_owned(), RefOr::T(response))])
     }

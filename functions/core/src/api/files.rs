@@ -81,7 +81,11 @@ impl ListParams {
     }
 }
 
-#[utoipa::path(get, path = "/files", tag = "files", operation_id = "list_files",
+/// List files.
+///
+/// The caller's files, newest first, a page at a time: pass `next_cursor` back as `cursor`
+/// for the next page. Admins may list everyone's with `scope=all`.
+#[utoipa::path(get, path = "/files", tag = "files", operation_id = "listFiles",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
         ("status" = Option<Status>, Query, description = "Only files of this status"),
@@ -109,7 +113,11 @@ pub(super) async fn list_files(
     Ok(Json(FilePage { items, next_cursor: page.next.map(|c| c.encode()) }).into_response())
 }
 
-#[utoipa::path(get, path = "/files/{id}", tag = "files", operation_id = "get_file",
+/// Get a file.
+///
+/// The file, with a short-lived `download_url` once it is processed. Someone else's file is
+/// `404`, as one that does not exist.
+#[utoipa::path(get, path = "/files/{id}", tag = "files", operation_id = "getFile",
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 200, description = "The file, with a download link once processed", body = FileDetail),

@@ -60,7 +60,11 @@ async fn open_upload(
     Ok((record, upload, plan))
 }
 
-#[utoipa::path(post, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "sign_parts",
+/// Sign part URLs.
+///
+/// A fresh presigned URL for each part asked for (at most 100 a call), each bound to its
+/// part's exact length. Ask again at any time: each call signs anew.
+#[utoipa::path(post, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "signParts",
     params(("id" = String, Path, description = "The file's id")),
     request_body = PartNumbersBody,
     responses(
@@ -83,13 +87,16 @@ pub(super) async fn sign_parts(
     for n in numbers {
         let size = plan.len(n);
         let put = st.presigner.presign_part(record.key(), &upload.upload_id, n, size, ttl).await?;
-        parts.push(SignedPart { part_number: n, url: put.url, headers: put.headers.into_iter().collect(), size });
+        parts.push(SignedPart { part_number: n, url: put.url, headers: put.headers.into(), size });
     }
     let expires_at = crate::domain::now() + ttl;
     Ok(Json(SignedParts { parts, expires_at: rfc3339(&expires_at) }))
 }
 
-#[utoipa::path(get, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "list_parts",
+/// List stored parts.
+///
+/// The parts storage holds so far, with their `ETag`s: where a client resumes.
+#[utoipa::path(get, path = "/files/{id}/parts", tag = "uploads in parts", operation_id = "listParts",
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 200, description = "The parts storage holds so far", body = PartsHeld),
@@ -108,7 +115,11 @@ pub(super) async fn list_parts(
     Ok(Json(PartsHeld { upload_id: upload.upload_id, part_size: plan.part_size, part_count: plan.count(), parts }))
 }
 
-#[utoipa::path(post, path = "/files/{id}/complete", tag = "uploads in parts", operation_id = "complete_upload",
+/// Complete an upload in parts.
+///
+/// Checks the named parts against storage (every part, its `ETag`, its length) and assembles
+/// them, once. The file stays `pending` until processed.
+#[utoipa::path(post, path = "/files/{id}/complete", tag = "uploads in parts", operation_id = "completeUpload",
     params(("id" = String, Path, description = "The file's id")),
     request_body = CompleteBody,
     responses(

@@ -17,7 +17,7 @@ use crate::identity::Caller;
     info(
         title = "Picasso",
         description = "Serverless file ingest: upload slots with presigned S3 URLs (one PUT, or resumable parts), files processed asynchronously, each user's own files listed. Errors are always `{\"error\": {\"code\", \"message\"}}`; every operation needs a bearer JWT.",
-        license(name = "MIT"),
+        license(name = "MIT", identifier = "MIT"),
     ),
     paths(
         super::uploads::create_upload,
@@ -82,8 +82,10 @@ pub fn to_json() -> String {
     text
 }
 
-/// This document (OpenAPI 3.1).
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
+/// This document.
+///
+/// The API's OpenAPI 3.1 description, as served by this deployment.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "getOpenApi",
     responses(
         (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object),
         Unauthorized,

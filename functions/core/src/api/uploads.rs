@@ -7,28 +7,32 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use super::state::{AppState, visible_record};
-use super::wire::{Created, FileView, UploadRequest, UploadTarget};
+use super::wire::{Created, FileView, MultipartTarget, PutUpload, UploadRequest, UploadTarget};
 use crate::domain::{FileRecord, MultipartUpload, rfc3339};
 use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
 use crate::parts::PartPlan;
 
-/// Records the file as `pending` and answers where to send its bytes.
-#[utoipa::path(post, path = "/upload", tag = "files", operation_id = "create_upload",
+/// Ask for an upload slot.
+///
+/// Records the file as `pending` and answers where to send its bytes: one presigned `PUT`,
+/// or, above the multipart threshold (64 MiB by default), parts. Once the bytes are stored the
+/// file is processed and ends `processed` or `failed`.
+#[utoipa::path(post, path = "/upload", tag = "files", operation_id = "createUpload",
     request_body = super::wire::UploadBody,
     responses(
         (status = 201, description = "The file, `pending`, and its upload: one PUT or parts", body = Created,
             links(
-                ("GetFile" = (operation_id = "get_file", parameters(("id" = "$response.body#/id")))),
-                ("ListFiles" = (operation_id = "list_files")),
-                ("ListParts" = (operation_id = "list_parts", parameters(("id" = "$response.body#/id")))),
-                ("DeleteFile" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
+                ("GetFile" = (operation_id = "getFile", parameters(("id" = "$response.body#/id")))),
+                ("ListFiles" = (operation_id = "listFiles")),
+                ("ListParts" = (operation_id = "listParts", parameters(("id" = "$response.body#/id")))),
+                ("DeleteFile" = (operation_id = "deleteFile", parameters(("id" = "$response.body#/id")))),
             )),
         (status = 400, description = "`invalid_json`, `missing_field`, `invalid_field`, `invalid_filename`, `invalid_size`, `invalid_content_type`, `invalid_sha256`", body = ErrorBody),
         Unauthorized,
-        (status = 413, description = "`too_large`: over `MAX_UPLOAD_BYTES`", body = ErrorBody),
-        (status = 415, description = "`unsupported_content_type`: outside `ALLOWED_CONTENT_TYPES`", body = ErrorBody),
+        (status = 413, description = "`too_large`: over the largest size this deployment accepts (5 GiB by default)", body = ErrorBody),
+        (status = 415, description = "`unsupported_content_type`: a type this deployment does not accept", body = ErrorBody),
     ))]
 pub(super) async fn create_upload(
     caller: Caller,
@@ -48,22 +52,13 @@ pub(super) async fn create_upload(
         // Resumable for as long as the record waits for its bytes (the bucket's lifecycle
         // rule aborts older uploads, and never sooner).
         let expires_at = record.uploaded_at + st.config.pending_ttl.max(ttl);
-        UploadTarget::Multipart {
-            upload_id,
-            part_size: plan.part_size,
-            part_count: plan.count(),
-            expires_at: rfc3339(&expires_at),
-        }
+        UploadTarget::Multipart(MultipartTarget::new(upload_id, plan.part_size, plan.count(), rfc3339(&expires_at)))
     } else {
         let put = st
             .presigner
             .presign_put(record.key(), record.content_type.as_str(), size, record.checksum.as_ref(), ttl)
             .await?;
-        UploadTarget::Put {
-            url: put.url,
-            headers: put.headers.into_iter().collect(),
-            expires_at: rfc3339(&(record.uploaded_at + ttl)),
-        }
+        UploadTarget::Put(PutUpload::new(put.url, put.headers.into(), rfc3339(&(record.uploaded_at + ttl))))
     };
     if let Err(e) = st.catalog.insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl)).await {
         if let Some(m) = &record.multipart {
@@ -77,10 +72,13 @@ pub(super) async fn create_upload(
     Ok((StatusCode::CREATED, Json(Created { file: FileView::from(&record), upload })).into_response())
 }
 
-/// `DELETE /files/{id}`: the upload in progress, the object, its thumbnail, then the record
-/// (last, so a failure half-way is finished by calling again). An event that arrives
-/// afterwards finds no record and deletes what it brought.
-#[utoipa::path(delete, path = "/files/{id}", tag = "files", operation_id = "delete_file",
+/// Delete a file.
+///
+/// Deletes the file's bytes, thumbnail and record, and aborts its upload in parts if one is in
+/// progress.
+// The record goes last, so a failure half-way is finished by calling again; an event that
+// arrives afterwards finds no record and deletes what it brought.
+#[utoipa::path(delete, path = "/files/{id}", tag = "files", operation_id = "deleteFile",
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 204, description = "Deleted: its upload in progress, bytes, thumbnail and record"),

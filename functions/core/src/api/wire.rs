@@ -27,10 +27,11 @@ pub fn read<T: DeserializeOwned>(body: &[u8], shape: impl FnOnce() -> ApiError) 
     T::deserialize(value).map_err(|_| shape())
 }
 
-/// `POST /upload`'s body: the file an upload slot is asked for.
+/// The file an upload slot is asked for.
 // Fields are read as any JSON, so that each gets its own error code, missing ones first, in a
 // stable order (`into_request`).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"filename": "cat.png", "content_type": "image/png", "size": 12345}))]
 pub struct UploadBody {
     /// The file's name, kept as given: 1–255 bytes of UTF-8, not a path, no control, invisible
     /// or direction-changing characters (Unicode format characters, line and paragraph
@@ -46,8 +47,8 @@ pub struct UploadBody {
         pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*[^\u0000-\u0020\u007f-\u00a0/\\.\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb]$"
     )]
     filename: Value,
-    /// A MIME type (`type/subtype`), at most with a `charset` parameter; within
-    /// `ALLOWED_CONTENT_TYPES` (any by default).
+    /// A MIME type (`type/subtype`), at most with a `charset` parameter. A deployment may
+    /// accept only some types (any by default; `415 unsupported_content_type` otherwise).
     #[serde(default)]
     #[schema(
         value_type = String,
@@ -55,13 +56,15 @@ pub struct UploadBody {
         pattern = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(; ?charset=[A-Za-z0-9!#$%&'+^_`~-]{1,40})?$"
     )]
     content_type: Value,
-    /// Exact size in bytes, at most `MAX_UPLOAD_BYTES` (5 GiB by default, `413 too_large`
-    /// above). Above `MULTIPART_THRESHOLD` (64 MiB) the file is uploaded in parts.
+    /// Exact size in bytes, at most the deployment's maximum (5 GiB by default; `413
+    /// too_large` above). Files above the multipart threshold (64 MiB by default) are
+    /// uploaded in parts.
     #[serde(default)]
     #[schema(value_type = u64, required = true, minimum = 1, maximum = 5368709120_u64)]
     size: Value,
-    /// SHA-256 of the whole file: 64 hex digits or 44 characters of base64. Signed into a
-    /// single PUT (storage refuses other bytes) and checked by processing (`checksum_mismatch`).
+    /// SHA-256 of the whole file, optional: 64 hex digits or 44 characters of base64. A single
+    /// `PUT` of other bytes is refused by storage, and processing fails a file whose bytes
+    /// differ (`checksum_mismatch`).
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$")]
     sha256: Value,
@@ -131,8 +134,9 @@ fn size_of(v: &Value, max: u64) -> Result<FileSize, DomainError> {
     }
 }
 
-/// `POST /files/{id}/parts`'s body.
+/// The parts to sign.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"part_numbers": [1, 2, 3]}))]
 pub struct PartNumbersBody {
     /// Distinct numbers from 1 to `part_count`, at most 100.
     #[schema(value_type = Vec<u32>, required = true, min_items = 1, max_items = 100)]
@@ -162,15 +166,16 @@ impl PartNumbersBody {
     }
 }
 
-/// `POST /files/{id}/complete`'s body.
+/// Every part of the upload, each with the `ETag` its `PUT` answered.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"parts": [{"part_number": 1, "etag": "\"9b2cf535f27731c974343645a3985328\""}, {"part_number": 2, "etag": "\"6f5902ac237024bdd0c176cb93063dc4\""}]}))]
 pub struct CompleteBody {
     /// Every part from 1 to `part_count` once, in any order.
     #[schema(value_type = Vec<CompletedPartBody>, required = true)]
     parts: Vec<Value>,
 }
 
-/// A part as its upload answered it.
+/// A part, and the `ETag` its upload answered.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CompletedPartBody {
     #[schema(value_type = u32, required = true)]
@@ -223,14 +228,14 @@ fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
     }
 }
 
-/// The file object of the API.
+/// A file: what its uploader declared, where it stands, and what processing found.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = File)]
+#[schema(as = FileObject)]
 pub struct FileView<'a> {
     /// UUIDv7: sorts in creation order.
     #[schema(value_type = String, format = "uuid")]
     pub id: FileId,
-    /// The `sub` of whoever uploaded it (null for records from before owners).
+    /// The `sub` of the token that asked for the upload (null for files from before owners).
     #[schema(value_type = Option<String>)]
     pub owner: Option<&'a str>,
     /// As given: 1–255 bytes of UTF-8, no control, invisible or direction-changing characters.
@@ -243,7 +248,7 @@ pub struct FileView<'a> {
     #[schema(value_type = u64, minimum = 1)]
     pub size: FileSize,
     pub status: Status,
-    /// The original service's flag, kept for its clients: `status == processed`.
+    /// `true` exactly when `status` is `processed`.
     pub processed: bool,
     #[serde(serialize_with = "ser_time")]
     #[schema(value_type = String, format = DateTime)]
@@ -259,8 +264,8 @@ pub struct FileView<'a> {
     /// MIME type detected from the content.
     #[schema(value_type = Option<String>)]
     pub detected_type: Option<&'a str>,
-    /// Type-specific results: `width`, `height`, `format` for images; `utf8`, `lines`, `words`,
-    /// `chars` (and `json_valid`) for text.
+    /// What processing found, by type: `width`, `height`, `format` for images; `utf8`,
+    /// `lines`, `words`, `chars` (and `json_valid`) for text; null until processed.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// Short-lived presigned GET of the thumbnail (images).
@@ -288,39 +293,97 @@ impl<'a> From<&'a FileRecord> for FileView<'a> {
     }
 }
 
-/// The answer to `POST /upload`: the file, and where its bytes go.
+/// The answer to `POST /upload`: the file, `pending`, and where to send its bytes.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedUpload)]
 pub struct Created<'a> {
     #[serde(flatten)]
     pub file: FileView<'a>,
     pub upload: UploadTarget,
 }
 
-/// One presigned PUT, or (above `MULTIPART_THRESHOLD`) a multipart upload whose part URLs
-/// come from `POST /files/{id}/parts`.
+/// Headers to send with a presigned request, exactly as given: they are part of its signature.
+// Inlined where used: generators handle a map inline better than a named map schema.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(example = json!({"content-type": "image/png", "if-none-match": "*"}))]
+pub struct SignedHeaders(pub BTreeMap<String, String>);
+
+impl From<Vec<(String, String)>> for SignedHeaders {
+    fn from(headers: Vec<(String, String)>) -> Self {
+        Self(headers.into_iter().collect())
+    }
+}
+
+/// Where a file's bytes go: one presigned PUT (`method` `PUT`), or, for files above the
+/// multipart threshold (64 MiB by default), parts (`method` `MULTIPART`) whose URLs come from
+/// `POST /files/{id}/parts`.
 #[derive(Serialize, utoipa::ToSchema)]
-#[serde(tag = "method")]
+#[serde(untagged)]
+#[schema(discriminator(property_name = "method", mapping(
+    ("PUT" = "#/components/schemas/PutUpload"),
+    ("MULTIPART" = "#/components/schemas/MultipartUpload"),
+)))]
 pub enum UploadTarget {
+    Put(PutUpload),
+    Multipart(MultipartTarget),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+enum PutMethod {
     #[serde(rename = "PUT")]
-    Put {
-        /// Bound to the key, the content type, the exact length, `If-None-Match: *` and the
-        /// declared SHA-256; send the bytes with `headers`.
-        url: String,
-        /// Signed headers to send: `content-type`, `if-none-match`, `x-amz-checksum-sha256`.
-        headers: BTreeMap<String, String>,
-        #[schema(format = DateTime)]
-        expires_at: String,
-    },
+    Put,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+enum MultipartMethod {
     #[serde(rename = "MULTIPART")]
-    Multipart {
-        upload_id: String,
-        /// Every part but the last has exactly this many bytes.
-        part_size: u64,
-        part_count: u32,
-        /// Until when the upload can be resumed and completed.
-        #[schema(format = DateTime)]
-        expires_at: String,
-    },
+    Multipart,
+}
+
+/// Send the whole file in one `PUT` to `url`, with `headers`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PutUpload {
+    #[schema(inline)]
+    method: PutMethod,
+    /// Presigned URL, bound to the file's key, content type, exact length, `If-None-Match: *`
+    /// and, when declared, its SHA-256: storage refuses any other request.
+    pub url: String,
+    #[schema(inline)]
+    pub headers: SignedHeaders,
+    /// When the URL stops working (15 minutes after the slot by default).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl PutUpload {
+    pub fn new(url: String, headers: SignedHeaders, expires_at: String) -> Self {
+        Self { method: PutMethod::Put, url, headers, expires_at }
+    }
+}
+
+/// Send the file in parts: ask `POST /files/{id}/parts` for their URLs, `PUT` each part, then
+/// `POST /files/{id}/complete`. `GET /files/{id}/parts` tells what storage holds, to resume.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MultipartUpload)]
+pub struct MultipartTarget {
+    #[schema(inline)]
+    method: MultipartMethod,
+    /// Storage's id of this multipart upload.
+    pub upload_id: String,
+    /// Bytes in every part but the last, which holds the rest.
+    pub part_size: u64,
+    /// Number of parts, from 1 to 10,000.
+    pub part_count: u32,
+    /// Until when the upload can be resumed and completed.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl MultipartTarget {
+    pub fn new(upload_id: String, part_size: u64, part_count: u32, expires_at: String) -> Self {
+        Self { method: MultipartMethod::Multipart, upload_id, part_size, part_count, expires_at }
+    }
 }
 
 /// One page of files, newest first.
@@ -340,7 +403,7 @@ pub struct FileDetail<'a> {
     pub download_url: Option<String>,
 }
 
-/// Part URLs, each bound to its part's exact length.
+/// Presigned part URLs, each bound to its part's exact length.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignedParts {
     pub parts: Vec<SignedPart>,
@@ -352,15 +415,15 @@ pub struct SignedParts {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignedPart {
     pub part_number: u32,
-    /// PUT the part's bytes here.
+    /// Presigned URL: `PUT` the part's bytes here; keep the `ETag` it answers.
     pub url: String,
-    /// Signed headers to send with it (none today).
-    pub headers: BTreeMap<String, String>,
+    #[schema(inline)]
+    pub headers: SignedHeaders,
     /// The part's exact length.
     pub size: u64,
 }
 
-/// What storage holds of a multipart upload: where a client resumes.
+/// What storage holds of a multipart upload: where a client resumes after a reload or a crash.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PartsHeld {
     pub upload_id: String,
