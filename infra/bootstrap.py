@@ -80,8 +80,8 @@ def load_template(path: Path) -> dict:
 
 # Resource types left out of the emulator's stack: SAM's (the transform is not run),
 # Cognito's (moto's CloudFormation has no Cognito resources), and the operations ones (log
-# groups, alarms, their topic, the dashboard: they watch functions that do not run here).
-NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::", "AWS::CloudWatch::", "AWS::SNS::", "AWS::Logs::")
+# groups, alarms, their topic and its key, the dashboard: they watch functions that do not run here).
+NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::", "AWS::CloudWatch::", "AWS::SNS::", "AWS::Logs::", "AWS::KMS::")
 
 
 def storage_template(template: dict) -> dict:

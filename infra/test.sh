@@ -26,6 +26,9 @@ AWS_DEFAULT_REGION=us-east-1 sam validate --lint --template template.yaml
 step "template.yaml's rules (JWT authorizer on every route, identity wiring, indexes, grants)"
 python -m pytest -q -p no:cacheprovider tests/test_template.py
 
+step "checkov on template.yaml, as written and as SAM expands it"
+infra/checkov.sh
+
 step "AWS emulator (moto) with template.yaml's resources"
 trap 'infra/sam-local.sh down; infra/emulator.sh stop' EXIT
 eval "$(infra/emulator.sh start)"

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod delivery;
+pub mod hosts;
 pub mod objects;
 pub mod private_file;
 pub mod server;
@@ -149,6 +150,12 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         .route("/metrics", get(move || std::future::ready(metrics.render_response())))
         .route("/", get(|| async { Html(include_str!("web/index.html")) }))
         .layer(cors);
+    // Anyone may sign in as anyone here: no name but localhost may reach it (DNS rebinding).
+    let api = if matches!(opts.auth, AuthMode::DevIssuer | AuthMode::Off) {
+        api.layer(axum::middleware::from_fn(hosts::only_local_names))
+    } else {
+        api
+    };
     let (shutdown, stopped) = watch::channel(false);
     let t = opts.timeouts;
     let servers = vec![

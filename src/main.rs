@@ -54,6 +54,14 @@ struct Args {
     /// No sign-in: every request is the user `anonymous` (for scripts that seed data).
     #[arg(long, env = "PICASSO_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     no_auth: bool,
+    /// Serve the dev issuer or --no-auth on a --host other than loopback: anyone who reaches
+    /// the address may then sign in as anyone, admins included.
+    #[arg(long, env = "PICASSO_ALLOW_REMOTE_DEV", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_remote_dev: bool,
+    /// Milliseconds --jwt-issuer's keys are used before they are fetched again (keys the
+    /// issuer no longer publishes then stop verifying).
+    #[arg(long, env = "PICASSO_JWKS_MAX_AGE_MS", default_value_t = 3_600_000, hide = true)]
+    jwks_max_age_ms: u64,
     /// Milliseconds between two fetches of --jwt-issuer's keys for an unknown `kid`.
     #[arg(long, env = "PICASSO_JWKS_REFETCH_MS", default_value_t = 60_000, hide = true)]
     jwks_refetch_ms: u64,
@@ -75,6 +83,23 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(threads).build()?.block_on(run(args))
 }
 
+/// A block that stands out in the banner, for settings that leave the stack open.
+fn warning(lines: &[&str]) {
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let rule = "!".repeat(width + 6);
+    println!("{rule}");
+    for l in lines {
+        println!("!! {l:<width$} !!");
+    }
+    println!("{rule}");
+}
+
+/// Whether a URL's host is this machine (a loopback address or `localhost`).
+fn on_this_machine(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Blocking threads for file operations beside the processing jobs.
 const SHORT_BLOCKING_THREADS: usize = 16;
 
@@ -85,16 +110,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ if args.no_auth => AuthMode::Off,
         (Some(issuer), Some(audience)) => {
             let url = issuer.parse::<http::Uri>().ok().filter(|u| u.host().is_some());
-            let scheme_ok = url.as_ref().and_then(|u| u.scheme_str()).is_some_and(|s| matches!(s, "http" | "https"));
-            anyhow::ensure!(scheme_ok, "--jwt-issuer {issuer:?} must be an http(s) URL");
+            let (scheme, host) = url.as_ref().map_or((None, ""), |u| (u.scheme_str(), u.host().unwrap_or_default()));
+            anyhow::ensure!(matches!(scheme, Some("http" | "https")), "--jwt-issuer {issuer:?} must be an http(s) URL");
+            // Keys fetched in the clear from another machine could be anyone's.
+            anyhow::ensure!(
+                scheme == Some("https") || on_this_machine(host),
+                "--jwt-issuer {issuer:?} must be https: only an issuer on this machine (loopback) may be plain http"
+            );
             AuthMode::Issuer(ExternalIssuer {
                 issuer: issuer.clone(),
                 audience: audience.clone(),
                 refetch_after: Duration::from_millis(args.jwks_refetch_ms),
+                max_age: Duration::from_millis(args.jwks_max_age_ms),
             })
         }
         _ => AuthMode::DevIssuer,
     };
+    let anyone_signs_in = matches!(auth, AuthMode::DevIssuer | AuthMode::Off);
+    if anyone_signs_in && !args.host.is_loopback() && !args.allow_remote_dev {
+        anyhow::bail!(
+            "--host {} would let anyone on the network sign in as anyone, admins included ({}). \
+             Listen on 127.0.0.1 (the default), sign in with a real issuer (--jwt-issuer), \
+             or say --allow-remote-dev",
+            args.host,
+            if auth == AuthMode::Off { "--no-auth" } else { "the built-in dev issuer" }
+        );
+    }
     let opts = picasso_local::Options {
         host: args.host,
         port: args.port,
@@ -134,7 +175,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         (AuthMode::Issuer(ext), _) => println!("Auth: tokens of {} for audience {}", ext.issuer, ext.audience),
-        _ => println!("Auth: off (--no-auth): no token needed, every file belongs to anonymous"),
+        _ => {
+            println!("Auth: off (--no-auth): no token needed, every file belongs to anonymous");
+            warning(&[
+                "--no-auth: NO SIGN-IN.",
+                "Anyone who reaches this address lists, reads and deletes every file",
+                "stored under anonymous. For seeding data on this machine only.",
+            ]);
+        }
+    }
+    if anyone_signs_in && !args.host.is_loopback() {
+        warning(&[
+            &format!("--allow-remote-dev: listening on {} with sign-in open to anyone.", args.host),
+            "Anyone on the network may sign in as anyone, admins included.",
+        ]);
     }
     if args.no_processing {
         println!("Processing: off (uploads stay pending until a start with processing on)");

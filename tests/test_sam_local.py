@@ -181,3 +181,38 @@ def test_an_upload_through_sam_local_start_api(start_api, sam_invoke):
     assert status == 404, "another user's file does not exist for them"
     status, doc = call(start_api, "GET", "/openapi.json", "alice")
     assert status == 200 and doc["openapi"].startswith("3.1"), doc
+
+
+def test_the_dev_authorizer_refuses_to_start_outside_sam_local():
+    """Deployed by mistake, `Bearer NAME` would let anyone in as anyone: outside SAM's local
+    emulation (no AWS_SAM_LOCAL) the authorizer reports an init error and exits."""
+    import http.server
+    import threading
+
+    posted: list[tuple[str, bytes]] = []
+
+    class RuntimeApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            posted.append((self.path, self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+            self.send_response(202)
+            self.end_headers()
+
+        def do_GET(self):  # /next: an invocation it must never get to
+            posted.append((self.path, b""))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_port}"}
+        out = subprocess.run(["sh", str(ROOT / "infra/sam-authorizer/bootstrap")], env=env,
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+    assert out.returncode != 0, out
+    assert "only under sam local" in out.stderr
+    assert [p for p, _ in posted] == ["/2018-06-01/runtime/init/error"], posted

@@ -279,14 +279,20 @@ def test_deployed_api_requires_the_authorizer_on_every_operation(tpl, monkeypatc
 
 
 def test_browser_client_is_public_with_code_flow(tpl):
-    (client,) = resources(tpl, "AWS::Cognito::UserPoolClient").values()
+    client = tpl["Resources"]["UserPoolClient"]
     p = client["Properties"]
     assert p.get("GenerateSecret") is False, "a browser cannot keep a client secret"
     # Authorization code only (the page adds PKCE); never the implicit flow.
     assert p["AllowedOAuthFlows"] == ["code"]
     assert p["AllowedOAuthFlowsUserPoolClient"] is True
     assert set(p["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
-    assert set(p["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"}
+    # SRP: the password never leaves the client. Sending it as is takes the scripts' client.
+    assert set(p["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    scripts = tpl["Resources"]["PasswordSignInClient"]
+    assert scripts["Condition"] == "PasswordClient"
+    assert tpl["Parameters"]["EnablePasswordSignIn"]["Default"] == "false"
+    assert "ALLOW_USER_PASSWORD_AUTH" in scripts["Properties"]["ExplicitAuthFlows"]
+    assert "AllowedOAuthFlows" not in scripts["Properties"], "no browser sign-in through the scripts' client"
     assert p["CallbackURLs"] == {"Ref": "CallbackUrls"} and p["LogoutURLs"] == {"Ref": "CallbackUrls"}
     assert p.get("RefreshTokenValidity"), "refresh token validity is not set"
     assert tpl["Parameters"]["CallbackUrls"]["Type"] == "CommaDelimitedList"
@@ -479,9 +485,93 @@ def test_dashboard_shows_every_metric_the_code_emits(tpl):
 def test_tracing_and_metrics_namespace_are_parameters(tpl):
     glob = tpl["Globals"]["Function"]
     assert glob["Tracing"] == {"Ref": "Tracing"}
-    assert tpl["Parameters"]["Tracing"]["AllowedValues"] == ["Active", "PassThrough"]
+    assert tpl["Parameters"]["Tracing"]["AllowedValues"] == ["Active", "Disabled"]
     assert glob["Environment"]["Variables"]["METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
-    for name, fn in functions(tpl).items():
-        statements = fn["Properties"]["Policies"][0]["Statement"]
-        xray = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "TracingActive"]
-        assert xray and "xray:PutTraceSegments" in xray[0]["Fn::If"][1]["Action"], name
+
+
+def expanded_roles(tpl: dict, **params) -> dict[str, dict]:
+    from sam_expand import expand
+    out = expand(tpl, params)
+    return {k: v for k, v in out["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+
+
+def test_only_traced_functions_may_write_traces(tpl):
+    """As SAM expands the template: the X-Ray policy only with Tracing=Active."""
+    for tracing, granted in [("Disabled", False), ("Active", True)]:
+        roles = expanded_roles(tpl, Tracing=tracing)
+        assert len(roles) == 3
+        for name, role in roles.items():
+            text = json.dumps(role)
+            assert ("xray" in text.lower()) == granted, f"{name} with Tracing={tracing}: {text[:300]}"
+
+
+def test_the_users_files_and_catalog_outlive_the_stack(tpl):
+    for name in ["UserPool", "FilesTable", "UploadsBucket"]:
+        r = tpl["Resources"][name]
+        assert (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) == ("Retain", "Retain"), name
+    assert tpl["Resources"]["FilesTable"]["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_deleted_bytes_stay_restorable_for_a_while_then_go(tpl):
+    bucket = tpl["Resources"]["UploadsBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    expire = rules["ExpireDeletedVersions"]
+    assert expire["Status"] == "Enabled"
+    assert expire["NoncurrentVersionExpiration"]["NoncurrentDays"] == {"Ref": "DeletedFileRetentionDays"}
+    assert expire["ExpiredObjectDeleteMarker"] is True
+
+
+def test_the_api_logs_who_called_what_and_nothing_secret(tpl):
+    api = tpl["Resources"]["HttpApi"]["Properties"]
+    logs = api["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    group = tpl["Resources"]["ApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    line = json.loads(logs["Format"].replace("$context.", "context_"))
+    assert {"requestId", "sub", "route", "status", "latencyMs"} <= set(line), line
+    assert line["sub"] == "context_authorizer.claims.sub" and line["route"] == "context_routeKey"
+    for secret in ["header", "authorization", "path", "requestBody", "querystring"]:
+        assert secret not in logs["Format"].lower(), f"the access log would record {secret}"
+
+
+def test_throttles_and_reserved_concurrency_are_parameters(tpl):
+    route = tpl["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert route == {"ThrottlingBurstLimit": {"Ref": "ThrottleBurstLimit"},
+                     "ThrottlingRateLimit": {"Ref": "ThrottleRateLimit"}}
+    assert (tpl["Parameters"]["ThrottleRateLimit"]["Default"], tpl["Parameters"]["ThrottleBurstLimit"]["Default"]) == (50, 100)
+    for fn, param, cond in [("UploadFunction", "UploadReservedConcurrency", "ReserveUpload"),
+                            ("ListFunction", "ListReservedConcurrency", "ReserveList")]:
+        assert tpl["Parameters"][param]["Default"] == -1, "unreserved by default"
+        reserved = tpl["Resources"][fn]["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved == {"Fn::If": [cond, {"Ref": param}, {"Ref": "AWS::NoValue"}]}, fn
+        assert tpl["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, -1]}]}
+
+
+def test_alarms_can_reach_their_topic(tpl):
+    """CloudWatch cannot use SNS's AWS-managed key: the topic's key grants it."""
+    topic = tpl["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmKey"}
+    key = tpl["Resources"]["AlarmKey"]
+    assert key["Condition"] == "NotifyAlarms" and key["Properties"]["EnableKeyRotation"] is True
+    grants = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"]
+    assert grants and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(grants[0]["Action"])
+
+
+def test_mfa_can_be_required(tpl):
+    pool = tpl["Resources"]["UserPool"]["Properties"]
+    assert pool["MfaConfiguration"] == {"Fn::If": ["MfaRequired", "ON", "OPTIONAL"]}
+    assert tpl["Parameters"]["RequireMfa"]["Default"] == "false"
+
+
+def test_every_check_skipped_says_why(tpl):
+    """checkov runs in make test with no failure: what it skips is skipped here, with a reason."""
+    skipped = []
+    for name, resource in tpl["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), (name, skip)
+            assert len(skip.get("comment", "")) > 40, f"{name}: {skip['id']} is skipped without a reason"
+            skipped.append(skip["id"])
+    # The real findings are fixed, not skipped: access logs, versioning, reserved concurrency.
+    assert not {"CKV_AWS_95", "CKV_AWS_21"} & set(skipped)
+    assert skipped.count("CKV_AWS_115") == 1, "only the processor, capped by its queue"

@@ -20,7 +20,7 @@ use picasso::config::Config;
 use picasso::domain::{AllowList, ContentType, FileId, FileName, FileRecord, FileSize, Owner, Status};
 use picasso::error::ApiError;
 use picasso::events::{Incoming, Notification};
-use picasso::identity::{Caller, list_claim};
+use picasso::identity::{Caller, groups_in};
 use picasso::inspect::{Inspection, Inspector};
 use picasso::lambda::ProcessorFunction;
 use picasso::memory::{MemoryCatalog, MemoryStore};
@@ -244,7 +244,7 @@ pub fn upload_request(data: &[u8]) {
             Err(e) => client_error(&e, "filename"),
         }
         // The groups claim as API Gateway flattens it.
-        let _ = list_claim(s);
+        let _ = (groups_in(s, true), groups_in(s, false));
     }
 }
 

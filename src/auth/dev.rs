@@ -41,19 +41,21 @@ pub struct DevIssuer {
     issuer: String,
     key: EncodingKey,
     jwk: Jwk,
+    /// The claim its tokens carry their groups in: the one the API reads (`GROUPS_CLAIM`).
+    groups_claim: String,
 }
 
 impl DevIssuer {
     /// The issuer `issuer` (the stack's base URL) with the key of `data_dir`, made there
     /// on first use and reused at every start after.
-    pub fn open(data_dir: &Path, issuer: &str) -> anyhow::Result<Self> {
+    pub fn open(data_dir: &Path, issuer: &str, groups_claim: &str) -> anyhow::Result<Self> {
         let path = data_dir.join(KEY_FILE);
         let der = load_or_create_key(&path)?;
         let key = EncodingKey::from_ec_der(&der);
         let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).context("deriving the dev issuer's public key")?;
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256).context("naming the dev issuer's key")?);
-        Ok(Self { issuer: issuer.into(), key, jwk })
+        Ok(Self { issuer: issuer.into(), key, jwk, groups_claim: groups_claim.into() })
     }
 
     pub fn issuer(&self) -> &str {
@@ -69,15 +71,15 @@ impl DevIssuer {
     pub fn mint(&self, sub: &Owner, groups: &[String]) -> anyhow::Result<(String, DateTime<Utc>)> {
         let now = picasso::domain::now();
         let expires = now + TOKEN_TTL;
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.issuer,
             "sub": sub.as_str(),
             "aud": DEV_AUDIENCE,
             "iat": now.timestamp(),
             "exp": expires.timestamp(),
-            "groups": groups,
             "jti": uuid::Uuid::new_v4().to_string(),
         });
+        claims[&self.groups_claim] = json!(groups);
         let mut header = Header::new(Algorithm::ES256);
         header.kid = self.jwk.common.key_id.clone();
         let token = jsonwebtoken::encode(&header, &claims, &self.key).context("signing a dev token")?;
@@ -102,7 +104,7 @@ async fn discovery(State(dev): State<Arc<DevIssuer>>) -> Json<Value> {
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "groups"],
+        "claims_supported": ["iss", "sub", "aud", "iat", "exp", dev.groups_claim],
     }))
 }
 
@@ -220,13 +222,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("picasso-dev-key-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let first = DevIssuer::open(&dir, "http://127.0.0.1:1").unwrap();
+        let first = DevIssuer::open(&dir, "http://127.0.0.1:1", "groups").unwrap();
         let mode = std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = DevIssuer::open(&dir, "http://127.0.0.1:1").unwrap();
+        let again = DevIssuer::open(&dir, "http://127.0.0.1:1", "groups").unwrap();
         assert_eq!(first.jwks(), again.jwks());
         std::fs::write(dir.join(KEY_FILE), "not a key").unwrap();
-        assert!(DevIssuer::open(&dir, "http://127.0.0.1:1").is_err(), "a damaged key is reported, not replaced");
+        assert!(
+            DevIssuer::open(&dir, "http://127.0.0.1:1", "groups").is_err(),
+            "a damaged key is reported, not replaced"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -109,42 +109,51 @@ impl KeySource {
 }
 
 /// An external issuer's JWKS, fetched again when a token names a key not seen yet, at most
-/// once per `refetch_after`.
+/// once per `refetch_after`, and when the keys are older than `max_age`: a key the issuer has
+/// removed (revoked, rotated out) stops verifying then, without a restart.
 struct RemoteKeys {
     http: HttpClient,
     jwks_uri: String,
     refetch_after: Duration,
-    current: RwLock<Arc<Keys>>,
-    last_fetch: tokio::sync::Mutex<Instant>,
+    max_age: Duration,
+    /// The keys, and when they were fetched.
+    current: RwLock<(Arc<Keys>, Instant)>,
+    /// When a fetch was last tried: one at a time, at most one per `refetch_after`.
+    last_try: tokio::sync::Mutex<Instant>,
 }
 
 impl RemoteKeys {
-    fn known(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).get(kid)
+    /// The key `kid`, and whether the keys are still fresh.
+    fn known(&self, kid: &str) -> (Option<Arc<VerifyingKey>>, bool) {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (current.0.get(kid), current.1.elapsed() < self.max_age)
     }
 
     async fn find(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
-        if let Some(k) = self.known(kid) {
+        if let (Some(k), true) = self.known(kid) {
             return Some(k);
         }
-        // One fetch at a time; a request that waited may find the key another one fetched.
-        let mut last = self.last_fetch.lock().await;
-        if let Some(k) = self.known(kid) {
-            return Some(k);
+        let mut last_try = self.last_try.lock().await;
+        // A request that waited may find what another one fetched.
+        let (key, fresh) = self.known(kid);
+        if fresh && key.is_some() {
+            return key;
         }
-        if last.elapsed() < self.refetch_after {
-            return None;
+        if last_try.elapsed() < self.refetch_after {
+            // Unknown and fetched too recently; or stale while the issuer does not answer,
+            // when the keys it last published still serve.
+            return key.filter(|_| !fresh);
         }
-        *last = Instant::now();
+        *last_try = Instant::now();
         let jwks_uri = &self.jwks_uri;
         match fetch_keys(&self.http, jwks_uri).await {
             Ok(keys) => {
-                tracing::info!(jwks_uri, keys = keys.len(), kid, "fetched the issuer's keys again for an unknown kid");
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                tracing::info!(jwks_uri, keys = keys.len(), kid, "fetched the issuer's keys again");
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = (Arc::new(keys), Instant::now());
             }
             Err(e) => tracing::warn!(jwks_uri, error = format!("{e:#}"), "could not fetch the issuer's keys"),
         }
-        self.known(kid)
+        self.known(kid).0
     }
 }
 
@@ -152,7 +161,7 @@ impl RemoteKeys {
 pub struct JwtVerifier {
     issuer: String,
     audience: String,
-    /// Where groups are read first (`GROUPS_CLAIM`, `cognito:groups` by default); `groups` after.
+    /// Where groups are read (`GROUPS_CLAIM`, `cognito:groups` by default), and nowhere else.
     groups_claim: String,
     keys: KeySource,
 }
@@ -176,6 +185,7 @@ impl JwtVerifier {
         audience: &str,
         groups_claim: &str,
         refetch_after: Duration,
+        max_age: Duration,
     ) -> anyhow::Result<Self> {
         let http = http_client();
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
@@ -199,8 +209,9 @@ impl JwtVerifier {
                 http,
                 jwks_uri,
                 refetch_after,
-                current: RwLock::new(Arc::new(keys)),
-                last_fetch: tokio::sync::Mutex::new(Instant::now()),
+                max_age,
+                current: RwLock::new((Arc::new(keys), Instant::now())),
+                last_try: tokio::sync::Mutex::new(Instant::now()),
             })),
         })
     }
@@ -231,7 +242,8 @@ impl JwtVerifier {
         }
         let sub = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty());
         let sub = sub.ok_or_else(|| refuse("the token has no subject"))?;
-        let groups = claims.get(&self.groups_claim).or_else(|| claims.get("groups"));
+        // Only the configured claim, as on AWS: a token cannot pick where its groups are read.
+        let groups = claims.get(&self.groups_claim);
         Ok(Claims { sub: sub.to_owned(), groups: groups.map(string_list).unwrap_or_default(), scopes: scopes(&claims) })
     }
 }
@@ -288,11 +300,12 @@ fn has_audience(claims: &Map<String, Value>, audience: &str) -> bool {
     }
 }
 
-/// A claim holding names: a JSON array of strings, or one string (`"a b"`, `"a,b"`).
+/// A claim holding names: a JSON array of strings, or one string, read as the Lambda side
+/// reads what API Gateway passes (`groups_in`: a string is one name).
 fn string_list(value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        Value::String(s) => picasso::identity::list_claim(s),
+        Value::String(s) => picasso::identity::groups_in(s, false),
         _ => Vec::new(),
     }
 }
@@ -386,7 +399,8 @@ mod tests {
     #[test]
     fn groups_and_scopes_in_the_shapes_issuers_send() {
         assert_eq!(string_list(&serde_json::json!(["admins", "users"])), ["admins", "users"]);
-        assert_eq!(string_list(&serde_json::json!("admins users")), ["admins", "users"]);
+        assert_eq!(string_list(&serde_json::json!("Former admins")), ["Former admins"], "a string is one group");
+        assert_eq!(string_list(&serde_json::json!("[Former admins]")), Vec::<String>::new());
         let claims = serde_json::json!({"scope": "openid files.read"});
         assert_eq!(scopes(claims.as_object().unwrap()), ["openid", "files.read"]);
         let claims = serde_json::json!({"scp": ["files.read"]});

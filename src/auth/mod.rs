@@ -40,6 +40,8 @@ pub struct ExternalIssuer {
     pub audience: String,
     /// At most one new fetch of its JWKS per this long, when a token names an unknown key.
     pub refetch_after: Duration,
+    /// How long its keys are used before they are fetched again (a removed key stops then).
+    pub max_age: Duration,
 }
 
 /// What start-up made of the mode: the API's authenticator, the routes that go with it (the
@@ -56,7 +58,7 @@ impl Auth {
         let groups_claim = &config.groups_claim;
         let (authenticator, dev, mut page): (Arc<dyn Authenticator>, _, _) = match mode {
             AuthMode::DevIssuer => {
-                let dev = Arc::new(DevIssuer::open(data_dir, base_url)?);
+                let dev = Arc::new(DevIssuer::open(data_dir, base_url, groups_claim)?);
                 let keys = Keys::from_jwks(&dev.jwks());
                 let verifier = JwtVerifier::fixed(base_url, DEV_AUDIENCE, groups_claim, keys);
                 let config = json!({"mode": "dev", "issuer": base_url, "audience": DEV_AUDIENCE});
@@ -64,7 +66,8 @@ impl Auth {
             }
             AuthMode::Issuer(ext) => {
                 let verifier =
-                    JwtVerifier::discover(&ext.issuer, &ext.audience, groups_claim, ext.refetch_after).await?;
+                    JwtVerifier::discover(&ext.issuer, &ext.audience, groups_claim, ext.refetch_after, ext.max_age)
+                        .await?;
                 let config = json!({"mode": "issuer", "issuer": ext.issuer, "audience": ext.audience});
                 (Arc::new(verifier), None, config)
             }

@@ -168,3 +168,67 @@ async fn a_lambda_authorizers_context_names_the_caller_too() {
         assert_eq!((s.as_u16(), error_code(&b)), (401, "unauthorized"), "{nobody}");
     }
 }
+
+#[tokio::test]
+async fn admins_read_others_files_but_never_change_them() {
+    let app = MemoryApp::with_config(common::test_config_with(&[
+        ("MAX_UPLOAD_BYTES", "104857600"),
+        ("MULTIPART_THRESHOLD", "6291456"),
+        ("MULTIPART_PART_BYTES", "5242880"),
+    ]));
+    let a = upload_as(&app, &ALICE, "a.txt", "text/plain", b"a").await;
+    process(&app, &a).await;
+    let (s, _) = app.call_as(Some(&ADMIN), "GET", &format!("/files/{a}"), None).await;
+    assert_eq!(s, 200, "admins read everyone's files");
+    let (s, body) = app.call_as(Some(&ADMIN), "DELETE", &format!("/files/{a}"), None).await;
+    assert_eq!((s.as_u16(), error_code(&body)), (404, "not_found"), "as if it did not exist");
+    let (s, file) = app.call_as(Some(&ALICE), "GET", &format!("/files/{a}"), None).await;
+    assert_eq!((s.as_u16(), file["status"].as_str()), (200, Some("processed")), "the file is intact");
+    assert!(app.store.get_bytes(&format!("uploads/{a}")).is_some(), "its bytes too");
+
+    // Nor may they sign, list or complete the parts of someone else's upload.
+    let slot = json!({"filename": "big.bin", "content_type": "application/octet-stream", "size": 7 << 20});
+    let (s, big) = app.call_as(Some(&ALICE), "POST", "/upload", Some(slot)).await;
+    assert_eq!(s, 201, "{big}");
+    let id = big["id"].as_str().unwrap();
+    for (method, uri, body) in [
+        ("POST", format!("/files/{id}/parts"), Some(json!({"part_numbers": [1]}))),
+        ("GET", format!("/files/{id}/parts"), None),
+        ("POST", format!("/files/{id}/complete"), Some(json!({"parts": [{"part_number": 1, "etag": "x"}]}))),
+        ("DELETE", format!("/files/{id}"), None),
+    ] {
+        let (s, b) = app.call_as(Some(&ADMIN), method, &uri, body).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (404, "not_found"), "{method} {uri}");
+    }
+    let (s, _) =
+        app.call_as(Some(&ALICE), "POST", &format!("/files/{id}/parts"), Some(json!({"part_numbers": [1]}))).await;
+    assert_eq!(s, 200, "the owner still may");
+    // An admin's own file is theirs to delete.
+    let own = upload_as(&app, &ADMIN, "mine.txt", "text/plain", b"m").await;
+    let (s, _) = app.call_as(Some(&ADMIN), "DELETE", &format!("/files/{own}"), None).await;
+    assert_eq!(s, 204);
+}
+
+#[tokio::test]
+async fn a_group_name_cannot_pass_for_the_admin_group() {
+    // Another issuer's group "Former admins", flattened by API Gateway: not the admins group.
+    let app = MemoryApp::with_config(common::test_config_with(&[("GROUPS_CLAIM", "groups")]));
+    let former = User { sub: "44444444-4444-4444-8444-444444444444", groups: &["Former admins"] };
+    let (s, body) = app.call_as_claim(&former, "groups", "GET", "/files?scope=all").await;
+    assert_eq!((s.as_u16(), error_code(&body)), (403, "forbidden"));
+    // The same issuer's single group, flattened or as JSON, is read.
+    let admin = User { sub: "55555555-5555-4555-8555-555555555555", groups: &["admins"] };
+    let (s, _) = app.call_as_claim(&admin, "groups", "GET", "/files?scope=all").await;
+    assert_eq!(s, 200);
+    // Cognito's group names hold no spaces: its flattened list of several is split.
+    let cognito = MemoryApp::new();
+    let both = User { sub: "66666666-6666-4666-8666-666666666666", groups: &["users", "admins"] };
+    let (s, _) = cognito.call_as_claim(&both, "cognito:groups", "GET", "/files?scope=all").await;
+    assert_eq!(s, 200);
+    // A claim the deployment does not read makes no admin.
+    let (s, _) = app.call_as_claim(&admin, "cognito:groups", "GET", "/files?scope=all").await;
+    assert_eq!(s, 403);
+    let (s, _) =
+        call_with_lambda_context(&app, json!({"sub": "root", "groups": "Former admins"}), "/files?scope=all").await;
+    assert_eq!(s, 403, "a Lambda authorizer's string is one group");
+}

@@ -127,6 +127,13 @@ impl MemoryApp {
         send(self.router(), req).await
     }
 
+    /// A request as `user`, its groups in `claim` as API Gateway flattens an array claim.
+    pub async fn call_as_claim(&self, user: &User, claim: &str, method: &str, uri: &str) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(user.request_context_in(claim));
+        send(self.router(), req).await
+    }
+
     pub async fn call_raw(&self, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
         req.extensions_mut().insert(ALICE.request_context());
@@ -151,12 +158,17 @@ impl User {
 
     /// What `lambda_http` puts in a request's extensions for an authorized HTTP API event.
     pub fn request_context(&self) -> lambda_http::request::RequestContext {
+        self.request_context_in("cognito:groups")
+    }
+
+    /// The same, the groups in `claim` (`[a b]`: how API Gateway flattens an array claim).
+    pub fn request_context_in(&self, claim: &str) -> lambda_http::request::RequestContext {
         use lambda_http::aws_lambda_events::apigw::{
             ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
         };
         let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
         jwt.claims.insert("sub".into(), self.sub.into());
-        jwt.claims.insert("cognito:groups".into(), format!("[{}]", self.groups.join(" ")));
+        jwt.claims.insert(claim.into(), format!("[{}]", self.groups.join(" ")));
         let mut authorizer = ApiGatewayRequestAuthorizer::default();
         authorizer.jwt = Some(jwt);
         let mut ctx = ApiGatewayV2httpRequestContext::default();

@@ -354,6 +354,9 @@ async fn two_users_never_see_each_others_files() {
     assert_eq!(ids(&cognito_admin.get_json("/files?scope=all&limit=1000", 200).await).len(), 5);
     let user = stack.user(&http, &dev.sign(&with(&claims_for(&stack, "dave"), json!({"groups": ["users"]}))));
     assert_eq!(user.get("/files?scope=all").send().await.unwrap().status(), 403);
+    // Groups are read from the configured claim only (`GROUPS_CLAIM`), as on AWS.
+    let elsewhere = stack.user(&http, &dev.sign(&with(&claims_for(&stack, "eve"), json!({"groups": ["admins"]}))));
+    assert_eq!(elsewhere.get("/files?scope=all").send().await.unwrap().status(), 403);
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
@@ -535,6 +538,91 @@ async fn an_issuers_new_keys_are_fetched_on_an_unknown_kid_at_most_once_per_inte
     tokio::time::sleep(EVERY + Duration::from_millis(200)).await;
     as_user(k3.sign(&claims)).get_json("/files", 200).await;
     assert_eq!(fetches(), 3);
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_anyone_may_sign_in_only_localhost_and_addresses_are_served() {
+    let data = temp_dir("rebinding");
+    let http = client();
+    let stack = Stack::start(&data, &[], &[]);
+    // A page of attacker.example, its name now resolving to 127.0.0.1 (DNS rebinding).
+    for path in ["/auth/dev-token", "/files", "/"] {
+        let resp = http
+            .post(format!("{}{path}", stack.api))
+            .header("host", "attacker.example")
+            .json(&json!({"sub": "root", "groups": ["admins"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "host_not_allowed", "{path}");
+    }
+    let port = stack.api.rsplit(':').next().unwrap();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let resp = http.get(format!("{}/", stack.api)).header("host", host.as_str()).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{host}");
+    }
+    stack.stop();
+
+    // With a real issuer no one signs in by asking: any name is served (and needs a token).
+    let issuer = issuer().await;
+    issuer.keys.lock().unwrap().push(RsaKey::generate("k1").jwk());
+    let args = ["--jwt-issuer", issuer.url.as_str(), "--jwt-audience", "api://picasso"];
+    let stack = Stack::start(&data, &args, &[]);
+    let resp = http.get(format!("{}/files", stack.api)).header("host", "files.example").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test]
+async fn open_sign_in_stays_on_this_machine_unless_allowed_and_says_so() {
+    let data = temp_dir("remote-dev");
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    for args in [&["--host", "0.0.0.0"][..], &["--host", "0.0.0.0", "--no-auth"][..]] {
+        let out = command(&data, args, &[]).output().unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr(&out).contains("--allow-remote-dev"), "{args:?}: {}", stderr(&out));
+    }
+    let stack = Stack::start(&data, &["--host", "0.0.0.0", "--allow-remote-dev"], &[]);
+    assert!(
+        stack.banner.iter().any(|l| l.contains("anyone on the network") || l.contains("Anyone on the network")),
+        "{:#?}",
+        stack.banner
+    );
+    stack.stop();
+    let stack = Stack::start(&data, &["--no-auth"], &[]);
+    assert!(stack.banner.iter().any(|l| l.contains("NO SIGN-IN")), "{:#?}", stack.banner);
+    assert!(stack.banner.iter().filter(|l| l.starts_with("!!")).count() >= 4, "a block, not a line");
+    stack.stop();
+    // A real issuer elsewhere is reached over https only (no request is made for this one).
+    let out = command(&data, &["--jwt-issuer", "http://issuer.example", "--jwt-audience", "x"], &[]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("must be https"), "{}", stderr(&out));
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_issuer_no_longer_publishes_stops_verifying() {
+    const MAX_AGE: Duration = Duration::from_millis(1500);
+    let issuer = issuer().await;
+    let (old, new) = (RsaKey::generate("old"), RsaKey::generate("new"));
+    issuer.keys.lock().unwrap().push(old.jwk());
+    let data = temp_dir("revoked");
+    let args = ["--jwt-issuer", issuer.url.as_str(), "--jwt-audience", "api://picasso"];
+    let env = [("PICASSO_JWKS_MAX_AGE_MS", "1500"), ("PICASSO_JWKS_REFETCH_MS", "200")];
+    let stack = Stack::start(&data, &args, &env);
+    let http = client();
+    let claims = json!({"iss": issuer.url, "sub": "erin", "aud": "api://picasso", "exp": now() + 600});
+    stack.user(&http, &old.sign(&claims)).get_json("/files", 200).await;
+    // The issuer revokes the old key and publishes a new one.
+    *issuer.keys.lock().unwrap() = vec![new.jwk()];
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(300)).await;
+    let resp = stack.user(&http, &old.sign(&claims)).get("/files").send().await.unwrap();
+    assert_refused(resp, "a key the issuer removed").await;
+    stack.user(&http, &new.sign(&claims)).get_json("/files", 200).await;
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }

@@ -24,6 +24,9 @@ pub const LEASE: Duration = Duration::from_secs(120);
 /// sweeper looks for them: their event may still be on its way.
 pub const PENDING_GRACE_MARGIN: Duration = Duration::from_secs(60);
 
+/// Cognito's groups claim, the default `GROUPS_CLAIM`. Its group names hold no spaces.
+pub const COGNITO_GROUPS: &str = "cognito:groups";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table (`TABLE_NAME`).
@@ -101,7 +104,7 @@ impl Config {
             max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
                 .context("MAX_RECEIVE_COUNT is too large")?,
             admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
-            groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| "cognito:groups".into()),
+            groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| COGNITO_GROUPS.into()),
             sweep_batch: usize::try_from(number("SWEEP_BATCH", 500)?).context("SWEEP_BATCH is too large")?,
             lease: LEASE,
             processing_memory_mb: get("PROCESSING_MEMORY_MB")

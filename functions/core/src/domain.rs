@@ -381,7 +381,13 @@ impl FileRecord {
     /// Whether `caller` may see this file. Anyone else gets the same answer as for a file
     /// that does not exist.
     pub fn visible_to(&self, owner: &Owner, admin: bool) -> bool {
-        admin || self.owner.as_ref() == Some(owner)
+        admin || self.owned_by(owner)
+    }
+
+    /// Whether `owner` may change this file (delete it, send or complete its parts): its
+    /// owner only, admins included, who read everyone's files but change only their own.
+    pub fn owned_by(&self, owner: &Owner) -> bool {
+        self.owner.as_ref() == Some(owner)
     }
 }
 

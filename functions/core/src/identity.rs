@@ -57,14 +57,21 @@ where
     }
 }
 
-/// API Gateway flattens array claims into one string: `[admins users]`, or JSON when the
-/// issuer sent it so, or a plain comma list.
-pub fn list_claim(value: &str) -> Vec<String> {
+/// The groups a claim names, read so that no group can pass for another. A JSON array is its
+/// elements; any other string is one group, whole. API Gateway's JWT authorizer flattens an
+/// array claim into `[a b]`: that is split on spaces only when `names_have_no_spaces` (Cognito
+/// group names cannot hold a space); from another issuer `[Former admins]` could be one group
+/// or two, so such a list names a group only when it holds a single word.
+pub fn groups_in(value: &str, names_have_no_spaces: bool) -> Vec<String> {
     if let Ok(v) = serde_json::from_str::<Vec<String>>(value) {
         return v;
     }
-    let inner = value.trim().trim_start_matches('[').trim_end_matches(']');
-    inner.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
+    let value = value.trim();
+    let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) else {
+        return if value.is_empty() { Vec::new() } else { vec![value.to_owned()] };
+    };
+    let words: Vec<String> = inner.split(' ').filter(|s| !s.is_empty()).map(Into::into).collect();
+    if names_have_no_spaces || words.len() <= 1 { words } else { Vec::new() }
 }
 
 /// `--no-auth`: every request is the same anonymous owner, as the old service had it.
@@ -85,10 +92,17 @@ mod tests {
 
     #[test]
     fn group_claims_in_every_shape_api_gateway_passes_them() {
-        assert_eq!(list_claim("[admins users]"), ["admins", "users"]);
-        assert_eq!(list_claim(r#"["admins","users"]"#), ["admins", "users"]);
-        assert_eq!(list_claim("admins, users"), ["admins", "users"]);
-        assert_eq!(list_claim("[]"), Vec::<String>::new());
-        assert_eq!(list_claim("admins"), ["admins"]);
+        let cognito = |v| groups_in(v, true);
+        assert_eq!(cognito("[admins users]"), ["admins", "users"]);
+        assert_eq!(cognito(r#"["admins","users"]"#), ["admins", "users"]);
+        assert_eq!(cognito("[]"), Vec::<String>::new());
+        assert_eq!(cognito("admins"), ["admins"]);
+        // Another issuer's names may hold spaces: a flattened list of several is no group.
+        let other = |v| groups_in(v, false);
+        assert_eq!(other("[Former admins]"), Vec::<String>::new());
+        assert_eq!(other("[admins]"), ["admins"]);
+        assert_eq!(other(r#"["Former admins","users"]"#), ["Former admins", "users"]);
+        assert_eq!(other("Former admins"), ["Former admins"]);
+        assert_eq!(other("admins, users"), ["admins, users"], "a string is one group, commas and all");
     }
 }

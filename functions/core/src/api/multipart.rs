@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use super::state::{AppState, visible_record};
+use super::state::{AppState, owned_record};
 use super::wire::{CompleteBody, FileView, HeldPart, PartNumbersBody, PartsHeld, SignedPart, SignedParts};
 use crate::domain::{FileRecord, MultipartUpload, Status, rfc3339};
 use crate::error::responses::{NotFound, Unauthorized};
@@ -39,13 +39,13 @@ fn closed() -> ApiError {
     )
 }
 
-/// The caller's file and its multipart upload, while it is still open.
+/// The caller's own file and its multipart upload, while it is still open.
 async fn open_upload(
     st: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<(FileRecord, MultipartUpload, PartPlan), ApiError> {
-    let record = visible_record(st, caller, id).await?;
+    let record = owned_record(st, caller, id).await?;
     let Some(upload) = record.multipart.clone() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

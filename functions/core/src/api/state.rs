@@ -43,10 +43,21 @@ impl FromRef<AppState> for Identity {
 /// The file with this id if the caller may see it. Someone else's file is answered as if it
 /// did not exist: no existence oracle.
 pub async fn visible_record(st: &AppState, caller: &Caller, id: &str) -> Result<FileRecord, ApiError> {
+    found(st, id, |r| r.visible_to(&caller.owner, caller.admin)).await
+}
+
+/// The file with this id if the caller owns it: what every write needs. Admins read
+/// everyone's files but change only their own; another's is answered as one that does not
+/// exist, to them too.
+pub async fn owned_record(st: &AppState, caller: &Caller, id: &str) -> Result<FileRecord, ApiError> {
+    found(st, id, |r| r.owned_by(&caller.owner)).await
+}
+
+async fn found(st: &AppState, id: &str, may: impl FnOnce(&FileRecord) -> bool) -> Result<FileRecord, ApiError> {
     let missing = || ApiError::not_found(format!("no file with id {id:?}"));
     let file_id = FileId::parse(id).ok_or_else(missing)?;
     let record = st.catalog.get(file_id).await?.ok_or_else(missing)?;
-    if !record.visible_to(&caller.owner, caller.admin) {
+    if !may(&record) {
         return Err(missing());
     }
     Ok(record)

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use super::state::{AppState, visible_record};
+use super::state::{AppState, owned_record};
 use super::wire::{Created, FileView, MultipartTarget, PutUpload, UploadRequest, UploadTarget};
 use crate::domain::{FileRecord, MultipartUpload, rfc3339};
 use crate::error::responses::{NotFound, Unauthorized};
@@ -90,7 +90,7 @@ pub(super) async fn delete_file(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let record = visible_record(&st, &caller, &id).await?;
+    let record = owned_record(&st, &caller, &id).await?;
     if let Some(m) = &record.multipart {
         st.presigner.abort_multipart(record.key(), &m.upload_id).await?;
     }
@@ -99,6 +99,6 @@ pub(super) async fn delete_file(
         st.store.delete(thumb).await?;
     }
     st.catalog.delete(record.id).await?;
-    tracing::info!(file_id = %record.id, "file deleted");
+    tracing::info!(file_id = %record.id, by = %caller.owner, "file deleted");
     Ok(StatusCode::NO_CONTENT)
 }

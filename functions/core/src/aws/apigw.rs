@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use http::request::Parts;
 
+use crate::config::COGNITO_GROUPS;
 use crate::error::ApiError;
-use crate::identity::{Authenticator, Claims, list_claim};
+use crate::identity::{Authenticator, Claims, groups_in};
 
 /// Claims put in the request context by API Gateway's authorizer (HTTP API, payload 2.0): the
 /// JWT authorizer's `jwt.claims`, or a Lambda authorizer's context (`lambda`: `sub` and
@@ -32,7 +33,11 @@ impl Authenticator for ApiGatewayJwt {
             let sub = sub.ok_or_else(|| ApiError::unauthorized("the token has no subject"))?;
             return Ok(Claims {
                 sub: sub.clone(),
-                groups: jwt.claims.get(&self.groups_claim).map(|g| list_claim(g)).unwrap_or_default(),
+                groups: jwt
+                    .claims
+                    .get(&self.groups_claim)
+                    .map(|g| groups_in(g, self.groups_claim == COGNITO_GROUPS))
+                    .unwrap_or_default(),
                 scopes: jwt.scopes.clone().unwrap_or_default(),
             });
         }
@@ -40,7 +45,7 @@ impl Authenticator for ApiGatewayJwt {
         let sub = context.get("sub").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).ok_or_else(none)?;
         let groups = match context.get("groups") {
             Some(serde_json::Value::Array(a)) => a.iter().filter_map(|g| g.as_str().map(Into::into)).collect(),
-            Some(serde_json::Value::String(g)) => list_claim(g),
+            Some(serde_json::Value::String(g)) => groups_in(g, false),
             _ => Vec::new(),
         };
         Ok(Claims { sub: sub.to_owned(), groups, scopes: Vec::new() })
