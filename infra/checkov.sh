@@ -6,13 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 venv="$root/.venv-checkov"
-stamp="$venv/.installed-$(sha256sum infra/checkov-requirements.txt | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-  echo "checkov: installing into .venv-checkov (infra/checkov-requirements.txt)" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/checkov-requirements.txt
-  touch "$stamp"
-fi
+. infra/venv.sh
+venv_for "$root/infra/checkov-requirements.txt" "$venv"
 mkdir -p .test-run
 AWS_DEFAULT_REGION=us-east-1 .venv/bin/python infra/sam_expand.py template.yaml .test-run/template-expanded.json
 for t in template.yaml .test-run/template-expanded.json; do
