@@ -73,14 +73,19 @@ EOF
 }
 
 # `sam build` of that template. Each function is built the way its tests ran it: the dev
-# profile's binary (`cargo build`, which reuses everything `cargo test` compiled, seconds),
+# profile's binary (`cargo build`, which reuses what the Lambda runtime tests compiled),
 # copied in by a makefile build, instead of a release build of every crate again (minutes).
 # What runs in the containers is the same code; `make build` is the release arm64 build.
 build() {
   local_template
   log "cargo build (dev profile) of upload, list, processor"
-  (cd "$root" && cargo build --locked -p upload -p list -p processor >"$state/sam-build.log" 2>&1) \
-    || { log "cargo build failed: see $state/sam-build.log"; tail -30 "$state/sam-build.log" >&2; exit 1; }
+  # One binary at a time, as `cargo lambda watch` builds them: the same features, so what the
+  # Lambda runtime tests built is reused (together, their features unify differently).
+  : >"$state/sam-build.log"
+  for bin in upload list processor; do
+    (cd "$root" && cargo build --locked --bin "$bin" >>"$state/sam-build.log" 2>&1) \
+      || { log "cargo build failed: see $state/sam-build.log"; tail -30 "$state/sam-build.log" >&2; exit 1; }
+  done
   local target="${CARGO_TARGET_DIR:-$root/target}" fn
   for fn in upload:UploadFunction list:ListFunction processor:ProcessorFunction; do
     mkdir -p "$root/.sam-local/functions/${fn%%:*}"

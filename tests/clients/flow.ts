@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { strict as assert } from "node:assert";
 
 import {
+  ApiErrorFromJSON,
   Configuration,
   FileDetail,
   FilesApi,
@@ -86,8 +87,8 @@ async function main() {
   } catch (e) {
     if (!(e instanceof ResponseError)) throw e;
     assert.equal(e.response.status, 400);
-    const body = await e.response.json();
-    assert.equal(body.error.code, "invalid_filename");
+    const refused = ApiErrorFromJSON(await e.response.json());
+    assert.equal(refused.error.code, "invalid_filename");
   }
 
   // Delete, then it is gone.
