@@ -5,7 +5,7 @@
 venv_for() {
   local requirements=$1 link=$2 hash cache dir
   hash=$(sha256sum "$requirements" | cut -c1-16)
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/picasso"
+  cache="${XDG_CACHE_HOME:-${HOME:-$(dirname "$link")}/.cache}/picasso"
   dir="$cache/$(basename "$link" | tr -d .)-$hash"
   mkdir -p "$cache"
   (
