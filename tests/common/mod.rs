@@ -265,6 +265,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A complete's `parts`, from what `GET /files/{id}/parts` answered.
+pub fn parts_to_complete(listed: &Value) -> Vec<Value> {
+    let parts = listed["parts"].as_array().unwrap();
+    parts.iter().map(|p| serde_json::json!({"part_number": p["part_number"], "etag": p["etag"]})).collect()
+}
+
 /// Redeliveries the sweeper made, in order.
 #[derive(Default)]
 pub struct Collected(pub std::sync::Mutex<Vec<picasso::events::ObjectRef>>);

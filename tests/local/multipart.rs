@@ -84,12 +84,7 @@ async fn a_200_mib_file_in_four_parts_resumes_after_a_reload_and_ends_processed(
         .map(|p| (p["part_number"].as_u64().unwrap(), p["size"].as_u64().unwrap()))
         .collect();
     assert_eq!(have, vec![(1, part_size as u64), (2, part_size as u64)]);
-    let mut parts: Vec<Value> = listed["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| json!({"part_number": p["part_number"], "etag": p["etag"]}))
-        .collect();
+    let mut parts = crate::common::parts_to_complete(&listed);
     let (_, rest) = post(&alice, &format!("/files/{id}/parts"), json!({"part_numbers": [3, 4]})).await;
     for (i, n) in [3, 4].into_iter().enumerate() {
         let (s, etag) = put_part(&http, &rest["parts"][i], slice(&data, part_size, n)).await;
