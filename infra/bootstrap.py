@@ -113,8 +113,39 @@ def storage_template(template: dict) -> dict:
         t["Outputs"] = outputs
     else:
         t.pop("Outputs", None)
+    # Only the conditions what is left uses: the others may use functions moto's conditions lack.
+    t["Conditions"] = used_conditions(t)
+    if not t["Conditions"]:
+        t.pop("Conditions")
     log(f"dropped {', '.join(sorted(removed))}")
     return t
+
+
+def used_conditions(t: dict) -> dict:
+    """The template's conditions that its resources and outputs name, and those they name."""
+    conditions = t.get("Conditions", {})
+    named: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Condition" and isinstance(value, str):
+                    named.add(value)
+                elif key == "Fn::If" and isinstance(value, list) and value:
+                    named.add(value[0])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(t["Resources"])
+    walk(t.get("Outputs", {}))
+    seen: set[str] = set()
+    while named - seen:
+        name = (named - seen).pop()
+        seen.add(name)
+        walk(conditions.get(name, {}))
+    return {k: v for k, v in conditions.items() if k in seen}
 
 
 class Resolver:

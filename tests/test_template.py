@@ -52,7 +52,7 @@ QUERY_GRANTS = {
 }
 # Parameter values that select each identity set-up.
 COGNITO = {}
-COGNITO_WITH_DOMAIN = {"CognitoDomainPrefix": "picasso-test"}
+COGNITO_WITH_DOMAIN = {"CognitoDomainPrefix": "picasso-test", "CallbackUrls": "https://files.example.com/"}
 EXTERNAL = {"JwtIssuer": "https://issuer.example.com/", "JwtAudience": "picasso-api"}
 EXTERNAL_WITH_DOMAIN = {**EXTERNAL, "CognitoDomainPrefix": "picasso-test"}
 SCENARIOS = [COGNITO, COGNITO_WITH_DOMAIN, EXTERNAL, EXTERNAL_WITH_DOMAIN]
@@ -105,6 +105,8 @@ def evaluate(tpl: dict, node, params: dict):
             return any(evaluate(tpl, a, params) for a in arg)
         if key == "Fn::Contains":  # in Rules
             return evaluate(tpl, arg[1], params) in evaluate(tpl, arg[0], params)
+        if key == "Fn::Select":
+            return evaluate(tpl, arg[1], params)[int(arg[0])]
     if isinstance(node, (str, int, float, bool)):
         return node
     raise ValueError(f"unexpected in a condition: {node!r}")
@@ -250,6 +252,9 @@ def test_external_issuer_needs_an_audience(tpl):
     assert refused({"JwtIssuer": "https://issuer.example.com/", "JwtAudience": "a,,b"})
     assert not refused(EXTERNAL)
     assert not refused(COGNITO) and not refused(COGNITO_WITH_DOMAIN)
+    # A hosted UI with no page to return to is refused too.
+    assert refused({"CognitoDomainPrefix": "picasso-test"})
+    assert not refused(EXTERNAL_WITH_DOMAIN), "no hosted UI with another issuer"
 
 
 def test_deployed_api_requires_the_authorizer_on_every_operation(tpl, monkeypatch):
@@ -282,10 +287,12 @@ def test_browser_client_is_public_with_code_flow(tpl):
     client = tpl["Resources"]["UserPoolClient"]
     p = client["Properties"]
     assert p.get("GenerateSecret") is False, "a browser cannot keep a client secret"
-    # Authorization code only (the page adds PKCE); never the implicit flow.
-    assert p["AllowedOAuthFlows"] == ["code"]
-    assert p["AllowedOAuthFlowsUserPoolClient"] is True
-    assert set(p["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
+    # Authorization code only (the page adds PKCE), never the implicit flow; and only to the
+    # pages CallbackUrls names (none by default).
+    no_value = {"Ref": "AWS::NoValue"}
+    assert p["AllowedOAuthFlows"] == {"Fn::If": ["BrowserSignIn", ["code"], no_value]}
+    assert p["AllowedOAuthFlowsUserPoolClient"] == {"Fn::If": ["BrowserSignIn", True, False]}
+    assert p["AllowedOAuthScopes"]["Fn::If"][1] == ["openid", "email", "profile"]
     # SRP: the password never leaves the client. Sending it as is takes the scripts' client.
     assert set(p["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
     scripts = tpl["Resources"]["PasswordSignInClient"]
@@ -293,10 +300,13 @@ def test_browser_client_is_public_with_code_flow(tpl):
     assert tpl["Parameters"]["EnablePasswordSignIn"]["Default"] == "false"
     assert "ALLOW_USER_PASSWORD_AUTH" in scripts["Properties"]["ExplicitAuthFlows"]
     assert "AllowedOAuthFlows" not in scripts["Properties"], "no browser sign-in through the scripts' client"
-    assert p["CallbackURLs"] == {"Ref": "CallbackUrls"} and p["LogoutURLs"] == {"Ref": "CallbackUrls"}
+    callbacks = {"Fn::If": ["BrowserSignIn", {"Ref": "CallbackUrls"}, no_value]}
+    assert p["CallbackURLs"] == callbacks and p["LogoutURLs"] == callbacks
     assert p.get("RefreshTokenValidity"), "refresh token validity is not set"
     assert tpl["Parameters"]["CallbackUrls"]["Type"] == "CommaDelimitedList"
-    assert "localhost" in tpl["Parameters"]["CallbackUrls"]["Default"]
+    assert tpl["Parameters"]["CallbackUrls"]["Default"] == "", "no page may take tokens unless named"
+    rule = tpl["Rules"]["HostedUiNeedsCallbackUrls"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "CallbackUrls"}, ""]}]}
 
 
 def test_functions_know_the_admin_group_and_groups_claim(tpl):
