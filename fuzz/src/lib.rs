@@ -179,7 +179,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn config(allowed: &str) -> Config {
-    let env = [("TABLE_NAME", "files"), ("BUCKET_NAME", "uploads"), ("ALLOWED_CONTENT_TYPES", allowed)];
+    config_of("uploads", allowed)
+}
+
+fn config_of(bucket: &str, allowed: &str) -> Config {
+    let env = [("TABLE_NAME", "files"), ("BUCKET_NAME", bucket), ("ALLOWED_CONTENT_TYPES", allowed)];
     Config::from_lookup(|k| env.iter().find(|(name, _)| *name == k).map(|(_, v)| (*v).to_owned())).unwrap()
 }
 
@@ -342,12 +346,7 @@ pub fn notification(data: &[u8]) {
         catalog.insert(&record, record.uploaded_at + std::time::Duration::from_secs(3600)).await.unwrap();
         store.put_bytes(KNOWN_KEY, b"hello\n".to_vec());
         let budget = MemoryBudget::new(picasso::budget::DEFAULT_BUDGET);
-        let config = Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("files".into()),
-            "BUCKET_NAME" => Some("picasso-uploads".into()),
-            _ => None,
-        })
-        .expect("a configuration");
+        let config = config_of("picasso-uploads", "*");
         let processor = ProcessorFunction {
             processor: Processor::from_config(catalog.clone(), store, &config, budget),
             sweeper: None,

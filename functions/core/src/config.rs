@@ -60,8 +60,6 @@ pub struct Config {
     pub groups_claim: String,
     /// Records the sweeper looks at per kind and run (`SWEEP_BATCH`, default 500).
     pub sweep_batch: usize,
-    /// How long a processor's claim holds at least ([`LEASE`]).
-    pub lease: Duration,
 }
 
 impl Config {
@@ -106,7 +104,6 @@ impl Config {
             admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
             groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| COGNITO_GROUPS.into()),
             sweep_batch: usize::try_from(number("SWEEP_BATCH", 500)?).context("SWEEP_BATCH is too large")?,
-            lease: LEASE,
             processing_memory_mb: get("PROCESSING_MEMORY_MB")
                 .filter(|v| !v.is_empty())
                 .map(|_| number("PROCESSING_MEMORY_MB", 0))

@@ -90,7 +90,7 @@ impl Processor {
             store,
             bucket: config.bucket_name.clone(),
             inspector: Inspector::new(budget),
-            lease: config.lease,
+            lease: crate::config::LEASE,
             max_receive_count: config.max_receive_count,
             pending_ttl: config.pending_ttl,
         }
