@@ -16,7 +16,7 @@ export function picassoUppy({ api, token, maxFileSize = 64 * 1024 * 1024 }) {
   uppy.use(AwsS3, {
     shouldUseMultipart: false,
     // The key Uppy passes to signRequest is the Uppy file id, so the file can be found there;
-    // Picasso names the object itself (uploads/{id}).
+    // Picasso names the object itself (uploads/{hh}/{id}).
     generateObjectKey: (file) => file.id,
     async signRequest(request) {
       if (request.method !== 'PUT' || request.uploadId) throw new Error('Picasso signs single PUTs only');

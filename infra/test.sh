@@ -49,6 +49,9 @@ infra/setup-browser.sh
 step "Lambda binaries through the Runtime API (cargo lambda watch/invoke)"
 python -m pytest -q -p no:cacheprovider tests/test_lambda_runtime.py
 
+step "The arm64 artifact as sam build makes it, under QEMU (infra/arm64.sh)"
+infra/arm64.sh
+
 step "SAM's local tools in Docker (sam build, sam local invoke, sam local start-api)"
 eval "$(infra/sam-local.sh up)"
 python -m pytest -q -p no:cacheprovider tests/test_sam_local.py

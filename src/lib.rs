@@ -253,8 +253,8 @@ async fn purge(
     uploads: &dyn Presigner,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    for (id, upload_id) in catalog.purge_expired(now)? {
-        uploads.abort_multipart(id.object_key(), &upload_id).await?;
+    for (key, upload_id) in catalog.purge_expired(now)? {
+        uploads.abort_multipart(key, &upload_id).await?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use picasso::domain::{
-    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, MultipartUpload, Owner, Status, rfc3339,
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey, Owner,
+    Status,
+    rfc3339,
 };
 use picasso::integrity::Sha256Digest;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -19,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub struct SqliteCatalog(Mutex<Connection>);
 
 const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
-     sha256, detected_type, metadata, thumbnail, attempts, owner, checksum_sha256, upload_id, part_size";
+     sha256, detected_type, metadata, thumbnail, attempts, owner, checksum_sha256, upload_id, part_size, key_layout";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -50,13 +52,15 @@ impl SqliteCatalog {
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS files_by_status ON files (status, id);",
         )?;
-        // Catalogs made before attempts were counted, files had owners, checksums and parts.
+        // Catalogs made before attempts were counted, files had owners, checksums, parts and
+        // spread keys (a file without `key_layout` is stored under the flat key).
         for (column, ddl) in [
             ("attempts", "attempts INTEGER NOT NULL DEFAULT 0"),
             ("owner", "owner TEXT"),
             ("checksum_sha256", "checksum_sha256 TEXT"),
             ("upload_id", "upload_id TEXT"),
             ("part_size", "part_size INTEGER"),
+            ("key_layout", "key_layout TEXT"),
         ] {
             let has: bool =
                 conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1", [column], |r| {
@@ -89,19 +93,22 @@ impl SqliteCatalog {
 
     /// Drops pending records past their expiry, as DynamoDB's TTL does; returns the multipart
     /// uploads they were waiting for (the bucket's lifecycle rule aborts those on AWS).
-    pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(FileId, String)>> {
+    pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(ObjectKey, String)>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let uploads = tx
             .prepare_cached(
-                "SELECT id, upload_id FROM files
+                "SELECT id, upload_id, key_layout FROM files
                  WHERE status = 'pending' AND expires_at < ?1 AND upload_id IS NOT NULL",
             )?
-            .query_map(params![now.timestamp()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map(params![now.timestamp()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         tx.execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?;
         tx.commit()?;
-        Ok(uploads.into_iter().filter_map(|(id, upload)| Some((FileId::parse(&id)?, upload))).collect())
+        let key = |id: &str, layout: Option<&str>| Some(ObjectKey::of(FileId::parse(id)?, KeyLayout::from_stored(layout)));
+        Ok(uploads.into_iter().filter_map(|(id, upload, layout)| Some((key(&id, layout.as_deref())?, upload))).collect())
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.
@@ -121,8 +128,8 @@ impl SqliteCatalog {
 
 const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
      error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner,
-     checksum_sha256, upload_id, part_size)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     checksum_sha256, upload_id, part_size, key_layout)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -149,6 +156,7 @@ fn insert_with(
         r.checksum.as_ref().map(Sha256Digest::to_hex),
         r.multipart.as_ref().map(|m| m.upload_id.as_str()),
         r.multipart.as_ref().map(|m| m.part_size as i64),
+        r.key_layout.stored(),
     ])
 }
 
@@ -192,6 +200,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
             (Some(upload_id), Some(n)) => Some(MultipartUpload { upload_id, part_size: n as u64 }),
             _ => None,
         },
+        key_layout: KeyLayout::from_stored(row.get::<_, Option<String>>(18)?.as_deref()),
     })
 }
 

@@ -317,7 +317,7 @@ pub fn list_params(data: &[u8]) {
 }
 
 /// The object the notification seeds name (`events/`), known to the in-memory catalog below.
-pub const KNOWN_KEY: &str = "uploads/0190a8a4-3f6e-7cc2-9b1e-2f4e5d6c7b8a";
+pub const KNOWN_KEY: &str = "uploads/8a/0190a8a4-3f6e-7cc2-9b1e-2f4e5d6c7b8a";
 
 /// `notification` input: JSON, as an SQS message body (an S3 notification or S3's test
 /// event) and as a whole Lambda event for the processor, which then handles it against an
@@ -342,7 +342,7 @@ pub fn notification(data: &[u8]) {
             ContentType::from_stored("text/plain".into()),
             FileSize::from_stored(6),
         );
-        record.id = FileId::parse(&KNOWN_KEY["uploads/".len()..]).unwrap();
+        record.id = picasso::domain::ObjectKey::parse(KNOWN_KEY).unwrap().file_id();
         catalog.insert(&record, record.uploaded_at + std::time::Duration::from_secs(3600)).await.unwrap();
         store.put_bytes(KNOWN_KEY, b"hello\n".to_vec());
         let budget = MemoryBudget::new(picasso::budget::DEFAULT_BUDGET);

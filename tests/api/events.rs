@@ -29,8 +29,8 @@ async fn seeded() -> MemoryApp {
     // A: a real PNG of the declared size (trailing bytes after IEND are ignored); B: too short.
     let mut a = common::png(40, 30);
     a.resize(DECLARED as usize, 0);
-    app.store.put_bytes(&format!("uploads/{A}"), a);
-    app.store.put_bytes(&format!("uploads/{B}"), vec![0; 100]);
+    app.store.put_bytes(&common::key_of(A), a);
+    app.store.put_bytes(&common::key_of(B), vec![0; 100]);
     app
 }
 
@@ -94,7 +94,7 @@ async fn check(name: &str, text: &str) {
             let (s, b) = http_event(&app, text).await;
             assert_eq!((s, b), (204, Value::Null));
             assert!(app.catalog.get(FileId::parse(A).unwrap()).await.unwrap().is_none());
-            assert!(app.store.get_bytes(&format!("uploads/{A}")).is_none());
+            assert!(app.store.get_bytes(&common::key_of(A)).is_none());
             let (s, b) = http_event(&app, text).await;
             assert_eq!((s, error_code(&b)), (404, "not_found"), "once");
         }
@@ -145,7 +145,7 @@ async fn check(name: &str, text: &str) {
             let p = picasso::lambda::ProcessorFunction { processor: app.processor(), sweeper: Some(sweeper) };
             let out = p.handle_event(event).await.unwrap();
             assert_eq!(out, serde_json::json!({"expired_leases": 0, "arrived": 2, "waiting": 0}));
-            assert_eq!(collected.keys(), [format!("uploads/{A}"), format!("uploads/{B}")]);
+            assert_eq!(collected.keys(), [common::key_of(A), common::key_of(B)]);
             assert!(
                 app.function().handle_event(serde_json::from_str(text).unwrap()).await.is_err(),
                 "no sweeper, no sweep"

@@ -15,12 +15,12 @@ async fn upload_as(app: &MemoryApp, user: &User, name: &str, ctype: &str, body: 
     let (s, f) = app.call_as(Some(user), "POST", "/upload", Some(req)).await;
     assert_eq!(s, 201, "{f}");
     let id = f["id"].as_str().unwrap().to_owned();
-    app.store.put_bytes(&format!("uploads/{id}"), body.to_vec());
+    app.store.put_bytes(&common::key_of(&id), body.to_vec());
     id
 }
 
 async fn process(app: &MemoryApp, id: &str) {
-    let obj = ObjectRef { bucket: "picasso-uploads".into(), key: format!("uploads/{id}") };
+    let obj = ObjectRef { bucket: "picasso-uploads".into(), key: common::key_of(id) };
     app.processor().handle_object(&obj, Delivery::default()).await.unwrap();
 }
 
@@ -184,7 +184,7 @@ async fn admins_read_others_files_but_never_change_them() {
     assert_eq!((s.as_u16(), error_code(&body)), (404, "not_found"), "as if it did not exist");
     let (s, file) = app.call_as(Some(&ALICE), "GET", &format!("/files/{a}"), None).await;
     assert_eq!((s.as_u16(), file["status"].as_str()), (200, Some("processed")), "the file is intact");
-    assert!(app.store.get_bytes(&format!("uploads/{a}")).is_some(), "its bytes too");
+    assert!(app.store.get_bytes(&common::key_of(&a)).is_some(), "its bytes too");
 
     // Nor may they sign, list or complete the parts of someone else's upload.
     let slot = json!({"filename": "big.bin", "content_type": "application/octet-stream", "size": 7 << 20});

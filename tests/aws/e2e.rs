@@ -177,7 +177,7 @@ async fn a_duplicated_event_leaves_one_correct_record() {
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads",
         "body": json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
             "bucket": {"name": std::env::var("BUCKET_NAME").unwrap()},
-            "object": {"key": format!("uploads/{id}"), "size": 2}}}]}).to_string()
+            "object": {"key": picasso::domain::FileId::parse(&id).unwrap().object_key().to_string(), "size": 2}}}]}).to_string()
     }]});
     for _ in 0..2 {
         let resp = env.processor.handle_event(event.clone()).await.unwrap();
@@ -200,7 +200,7 @@ async fn an_event_for_an_unknown_key_is_acknowledged() {
     let unknown = picasso::domain::FileId::new();
     let event = json!({"Records": [
         {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-         "s3": {"bucket": {"name": bucket}, "object": {"key": format!("uploads/{unknown}")}}},
+         "s3": {"bucket": {"name": bucket}, "object": {"key": unknown.object_key().to_string()}}},
         {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
          "s3": {"bucket": {"name": bucket}, "object": {"key": "uploads/not-an-id"}}}
     ]});

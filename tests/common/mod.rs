@@ -34,6 +34,11 @@ pub fn test_config_with(vars: &[(&str, &str)]) -> Config {
     .unwrap()
 }
 
+/// Where the bytes of the file with this id (as the API answers it) go.
+pub fn key_of(id: &str) -> String {
+    FileId::parse(id).expect("a file id").object_key().to_string()
+}
+
 /// The notification's object for a file of the test bucket.
 pub fn object(id: FileId) -> picasso::events::ObjectRef {
     picasso::events::ObjectRef { bucket: "picasso-uploads".into(), key: id.object_key().to_string() }

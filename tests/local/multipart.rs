@@ -103,7 +103,8 @@ async fn a_200_mib_file_in_four_parts_resumes_after_a_reload_and_ends_processed(
     // A second complete is refused, and the processed bytes stay.
     let (s, e) = post(&alice, &format!("/files/{id}/complete"), json!({"parts": parts})).await;
     assert_eq!((s, e["error"]["code"].as_str()), (409, Some("upload_closed")), "{e}");
-    let stored = std::fs::read(data_dir.join(format!("objects/picasso-uploads/uploads/{id}"))).unwrap();
+    let key = picasso::domain::FileId::parse(&id).unwrap().object_key();
+    let stored = std::fs::read(data_dir.join(format!("objects/picasso-uploads/{key}"))).unwrap();
     assert!(stored == data, "the stored object is the uploaded file");
     stack.stop();
     std::fs::remove_dir_all(data_dir).unwrap();
@@ -132,7 +133,8 @@ async fn storage_refuses_bytes_that_do_not_match_the_declared_sha256() {
     other[0] = b'E';
     assert_eq!(put(&http, &file, url, other, None).await, 400, "BadDigest");
     let id = file["id"].as_str().unwrap();
-    assert!(!data_dir.join(format!("objects/picasso-uploads/uploads/{id}")).exists(), "nothing stored");
+    let key = picasso::domain::FileId::parse(id).unwrap().object_key();
+    assert!(!data_dir.join(format!("objects/picasso-uploads/{key}")).exists(), "nothing stored");
     assert_eq!(put(&http, &file, url, bytes, None).await, 200);
     assert_eq!(until_final(&alice, id).await["status"], "processed");
     stack.stop();

@@ -140,7 +140,7 @@ async fn the_s3_endpoint_takes_only_this_runs_credentials_and_the_operations_the
     let stack = Stack::start(&data, &[], &[]);
     let alice = stack.sign_in(&client(), "alice").await;
     let file = upload(&alice, "a.txt", "text/plain", b"hello".to_vec()).await;
-    let key = format!("uploads/{}", file["id"].as_str().unwrap());
+    let key = picasso::domain::FileId::parse(file["id"].as_str().unwrap()).unwrap().object_key().to_string();
 
     let path = data.join("s3-credentials.json");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner only");
@@ -285,7 +285,7 @@ async fn an_upload_url_writes_once_and_the_processed_bytes_stay() {
     assert_eq!(done["status"], "processed");
     // The same URL, still valid, with other bytes of the same length: refused.
     assert_eq!(put(&http, &file, url, b"HELLO".to_vec(), None).await, 412);
-    let key = format!("objects/picasso-uploads/uploads/{id}");
+    let key = format!("objects/picasso-uploads/{}", picasso::domain::FileId::parse(id).unwrap().object_key());
     assert_eq!(std::fs::read(data.join(key)).unwrap(), b"hello", "the processed bytes are the stored bytes");
     assert_eq!(get_file(&alice, id).await["sha256"], done["sha256"]);
     stack.stop();

@@ -55,8 +55,8 @@ async fn images_get_dimensions_and_a_thumbnail() {
     assert_eq!(view["detected_type"], "image/png");
     assert_eq!((view["metadata"]["width"].as_u64(), view["metadata"]["height"].as_u64()), (Some(600), Some(400)));
     assert!(view["thumbnail_url"].as_str().unwrap().contains("thumbnails/"), "{view}");
-    let key = r.analysis.unwrap().thumbnail.unwrap();
-    assert!(key.starts_with(&format!("thumbnails/{}", r.id)));
+    let key = r.analysis.as_ref().unwrap().thumbnail.clone().unwrap();
+    assert_eq!(key, r.key().thumbnail("thumbnails/", "jpg"), "beside the file's own prefix");
     let thumb = image::load_from_memory(&app.store.get_bytes(&key).unwrap()).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (256, 171), "longest side 256, aspect kept");
 }

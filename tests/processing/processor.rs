@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{MemoryApp, processor_over};
 use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
-use picasso::domain::{FileId, FileRecord, Status};
+use picasso::domain::{FileId, FileRecord, KeyLayout, Status};
 use picasso::lambda::ProcessorFunction;
 use serde_json::{Value, json};
 
@@ -54,7 +54,7 @@ async fn record(app: &MemoryApp, id: FileId) -> FileRecord {
 async fn a_duplicated_event_leaves_one_correct_record() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
-    let event = sqs_event(&[notification(&[&format!("uploads/{id}")])]);
+    let event = sqs_event(&[notification(&[&id.object_key().to_string()])]);
     let out = app.function().handle_event(event.clone()).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     let first = record(&app, id).await;
@@ -71,7 +71,7 @@ async fn keys_are_url_decoded() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     // Emulators escape the slash; S3 escapes spaces as '+'.
-    app.function().handle_event(sqs_event(&[notification(&[&format!("uploads%2F{id}")])])).await.unwrap();
+    app.function().handle_event(sqs_event(&[notification(&[&id.object_key().to_string().replace('/', "%2F")])])).await.unwrap();
     assert_eq!(record(&app, id).await.status, Status::Processed);
     let e: picasso::events::Notification =
         picasso::events::Notification::parse(&notification(&["uploads/a+b%2Bc%C3%A9"]).to_string()).unwrap();
@@ -95,9 +95,9 @@ async fn unknown_keys_missing_objects_and_test_events_are_acknowledged() {
     let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-28T00:00:00Z", "Bucket": "picasso-uploads"});
     let event = sqs_event(&[
         test_event,
-        notification(&[&format!("uploads/{}", FileId::new())]),
+        notification(&[&FileId::new().object_key().to_string()]),
         notification(&[&format!("thumbnails/{pending}")]),
-        notification(&[&format!("uploads/{not_put}")]),
+        notification(&[&not_put.object_key().to_string()]),
     ]);
     let out = app.function().handle_event(event).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
@@ -121,7 +121,7 @@ async fn a_size_other_than_declared_fails_with_a_reason() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     app.store.put_bytes(&id.object_key().to_string(), b"abcdef".to_vec());
-    app.function().handle_event(json!({"Records": [s3_record(&format!("uploads/{id}"))]})).await.unwrap();
+    app.function().handle_event(json!({"Records": [s3_record(&id.object_key().to_string())]})).await.unwrap();
     let r = record(&app, id).await;
     assert_eq!(r.status, Status::Failed);
     let e = r.error.unwrap();
@@ -129,7 +129,7 @@ async fn a_size_other_than_declared_fails_with_a_reason() {
     assert!(e.message.contains("declared 3 bytes but more arrived"), "{}", e.message);
     let short = uploaded(&app, b"abcd").await;
     app.store.put_bytes(&short.object_key().to_string(), b"ab".to_vec());
-    app.function().handle_event(json!({"Records": [s3_record(&format!("uploads/{short}"))]})).await.unwrap();
+    app.function().handle_event(json!({"Records": [s3_record(&short.object_key().to_string())]})).await.unwrap();
     let e = record(&app, short).await.error.unwrap();
     assert_eq!((e.code.as_str(), e.message.as_str()), ("size_mismatch", "declared 4 bytes but 2 arrived"));
 }
@@ -187,8 +187,8 @@ async fn transient_errors_return_only_their_message_to_the_queue() {
     let processor = ProcessorFunction { processor: processor_over(flaky.clone(), app.store.clone()), sweeper: None };
     let event = sqs_event(&[
         json!({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
-        notification(&[&format!("uploads/{a}")]),
-        notification(&[&format!("uploads/{b}")]),
+        notification(&[&a.object_key().to_string()]),
+        notification(&[&b.object_key().to_string()]),
     ]);
     let out = processor.handle_event(event.clone()).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}));
@@ -207,7 +207,60 @@ async fn a_direct_s3_event_with_a_transient_error_is_an_error_so_lambda_retries(
     let a = uploaded(&app, b"abc").await;
     let flaky = Arc::new(Flaky { inner: app.catalog.clone(), down: AtomicBool::new(true) });
     let processor = ProcessorFunction { processor: processor_over(flaky, app.store.clone()), sweeper: None };
-    let event = json!({"Records": [s3_record(&format!("uploads/{a}"))]});
+    let event = json!({"Records": [s3_record(&a.object_key().to_string())]});
     assert!(processor.handle_event(event).await.is_err());
     assert!(processor.handle_event(json!({"foo": 1})).await.is_err(), "unknown event shapes are refused");
+}
+
+#[tokio::test]
+async fn new_files_spread_over_many_prefixes_and_are_processed() {
+    let app = MemoryApp::new();
+    let mut prefixes = std::collections::BTreeSet::new();
+    let mut ids = Vec::new();
+    for i in 0..32 {
+        let id = app.uploaded(&format!("f{i}.txt"), "text/plain", b"abc").await;
+        let key = id.object_key().to_string();
+        let (hh, rest) = key["uploads/".len()..].split_once('/').expect("uploads/{hh}/{id}");
+        assert_eq!((hh.len(), rest), (2, id.to_string().as_str()), "{key}");
+        prefixes.insert(hh.to_owned());
+        ids.push(id);
+    }
+    // 32 ids over 256 prefixes: all in one or a few would mean the bits are not random.
+    assert!(prefixes.len() >= 16, "{prefixes:?}");
+    let event = sqs_event(&ids.iter().map(|id| notification(&[&id.object_key().to_string()])).collect::<Vec<_>>());
+    assert_eq!(app.function().handle_event(event).await.unwrap(), json!({"batchItemFailures": []}));
+    for id in ids {
+        assert_eq!(record(&app, id).await.status, Status::Processed);
+    }
+}
+
+#[tokio::test]
+async fn files_from_before_spread_keys_are_still_processed_under_their_flat_key() {
+    let app = MemoryApp::new();
+    let mut old = FileRecord::pending(
+        common::ALICE.owner(),
+        picasso::domain::FileName::parse("old.png").unwrap(),
+        picasso::domain::ContentType::from_stored("image/png".into()),
+        picasso::domain::FileSize::from_stored(0),
+    );
+    let png = common::png(64, 48);
+    old.size = picasso::domain::FileSize::from_stored(png.len() as u64);
+    old.key_layout = KeyLayout::Flat;
+    app.catalog.insert(&old, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    let flat = format!("uploads/{}", old.id);
+    app.store.put_bytes(&flat, png);
+
+    // The spread key of the same id names no object of this file: ignored, nothing written.
+    let spread = old.id.object_key().to_string();
+    app.store.put_bytes(&spread, b"not ours".to_vec());
+    app.function().handle_event(sqs_event(&[notification(&[&spread])])).await.unwrap();
+    assert_eq!(record(&app, old.id).await.status, Status::Pending);
+    assert!(app.store.get_bytes(&spread).is_some(), "left as it is");
+
+    app.function().handle_event(sqs_event(&[notification(&[&flat])])).await.unwrap();
+    let done = record(&app, old.id).await;
+    assert_eq!(done.status, Status::Processed, "{:?}", done.error);
+    let thumbnail = done.analysis.unwrap().thumbnail.unwrap();
+    assert_eq!(thumbnail, format!("thumbnails/{}.jpg", old.id), "beside the file's own key");
+    assert!(app.store.get_bytes(&thumbnail).is_some());
 }

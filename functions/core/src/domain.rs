@@ -27,8 +27,14 @@ impl FileId {
         (u.get_version_num() == 7 && u.hyphenated().to_string() == s).then_some(Self(u))
     }
 
+    /// Where a new file's bytes go: under a prefix of its own random bits (see [`ObjectKey`]).
     pub fn object_key(self) -> ObjectKey {
-        ObjectKey(self)
+        ObjectKey { id: self, layout: KeyLayout::Spread }
+    }
+
+    /// Two hex digits from the random end of the id: 256 prefixes that S3 partitions apart.
+    fn spread(self) -> String {
+        format!("{:02x}", self.0.as_bytes()[15])
     }
 }
 
@@ -50,26 +56,76 @@ impl Serialize for FileId {
     }
 }
 
-/// Where the bytes of a file live: always `uploads/{id}`, chosen by the server.
+/// Where the bytes of a file live, chosen by the server: `uploads/{hh}/{id}`, hh two hex
+/// digits of the id's random bits, so uploads spread over 256 prefixes that S3 scales
+/// independently (about 3,500 PUTs/s each); files from before that live at `uploads/{id}`.
 /// Only this prefix triggers processing, so derived objects (thumbnails) never loop back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectKey(FileId);
+pub struct ObjectKey {
+    id: FileId,
+    layout: KeyLayout,
+}
+
+/// Which of the two key layouts a file's object uses; a record remembers its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyLayout {
+    /// `uploads/{id}`: files recorded before keys were spread.
+    #[default]
+    Flat,
+    /// `uploads/{hh}/{id}`.
+    Spread,
+}
+
+impl KeyLayout {
+    /// As the catalogs store it: only spread keys are marked, so records from before read as flat.
+    pub fn stored(self) -> Option<&'static str> {
+        (self == Self::Spread).then_some("spread")
+    }
+
+    pub fn from_stored(mark: Option<&str>) -> Self {
+        if mark == Some("spread") { Self::Spread } else { Self::Flat }
+    }
+}
 
 impl ObjectKey {
     pub const PREFIX: &'static str = "uploads/";
 
+    pub fn of(id: FileId, layout: KeyLayout) -> Self {
+        Self { id, layout }
+    }
+
+    /// Either layout; a spread key only with the prefix its id implies, so one file has one key.
     pub fn parse(key: &str) -> Option<Self> {
-        FileId::parse(key.strip_prefix(Self::PREFIX)?).map(Self)
+        let rest = key.strip_prefix(Self::PREFIX)?;
+        match rest.split_once('/') {
+            None => FileId::parse(rest).map(|id| Self { id, layout: KeyLayout::Flat }),
+            Some((hh, id)) => FileId::parse(id).filter(|id| id.spread() == hh).map(FileId::object_key),
+        }
     }
 
     pub fn file_id(self) -> FileId {
-        self.0
+        self.id
+    }
+
+    pub fn layout(self) -> KeyLayout {
+        self.layout
+    }
+
+    /// The key of a file's thumbnail, spread like the file's own.
+    pub fn thumbnail(self, prefix: &str, extension: &str) -> String {
+        match self.layout {
+            KeyLayout::Flat => format!("{prefix}{}.{extension}", self.id),
+            KeyLayout::Spread => format!("{prefix}{}/{}.{extension}", self.id.spread(), self.id),
+        }
     }
 }
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", Self::PREFIX, self.0)
+        match self.layout {
+            KeyLayout::Flat => write!(f, "{}{}", Self::PREFIX, self.id),
+            KeyLayout::Spread => write!(f, "{}{}/{}", Self::PREFIX, self.id.spread(), self.id),
+        }
     }
 }
 
@@ -345,6 +401,8 @@ pub struct FileRecord {
     pub checksum: Option<Sha256Digest>,
     /// Set when the bytes come in parts: the storage's multipart upload and its part size.
     pub multipart: Option<MultipartUpload>,
+    /// Where its object lives: spread for every new file, flat for files from before.
+    pub key_layout: KeyLayout,
 }
 
 /// A storage multipart upload in progress for one file. The part size is fixed when the
@@ -371,11 +429,12 @@ impl FileRecord {
             attempts: 0,
             checksum: None,
             multipart: None,
+            key_layout: KeyLayout::Spread,
         }
     }
 
     pub fn key(&self) -> ObjectKey {
-        self.id.object_key()
+        ObjectKey::of(self.id, self.key_layout)
     }
 
     /// Whether `caller` may see this file. Anyone else gets the same answer as for a file
@@ -428,10 +487,23 @@ mod tests {
     fn object_keys_round_trip_and_reject_other_prefixes() {
         let id = FileId::new();
         let key = id.object_key().to_string();
-        assert_eq!(key, format!("uploads/{id}"));
-        assert_eq!(ObjectKey::parse(&key).map(ObjectKey::file_id), Some(id));
-        assert!(ObjectKey::parse(&format!("thumbnails/{id}")).is_none());
-        assert!(ObjectKey::parse(&format!("uploads/{id}/x")).is_none());
+        let hh = format!("{:02x}", id.0.as_bytes()[15]);
+        assert_eq!(key, format!("uploads/{hh}/{id}"));
+        assert_eq!(ObjectKey::parse(&key), Some(id.object_key()));
+        let flat = ObjectKey::parse(&format!("uploads/{id}")).unwrap();
+        assert_eq!((flat.file_id(), flat.layout(), flat.to_string()), (id, KeyLayout::Flat, format!("uploads/{id}")));
+        let other = if hh == "00" { "01" } else { "00" };
+        for bad in [
+            format!("thumbnails/{id}"),
+            format!("uploads/{id}/x"),
+            format!("uploads/{other}/{id}"),
+            format!("uploads/{hh}/{hh}/{id}"),
+            format!("uploads/{hh}{id}"),
+        ] {
+            assert!(ObjectKey::parse(&bad).is_none(), "{bad}");
+        }
+        assert_eq!(id.object_key().thumbnail("thumbnails/", "jpg"), format!("thumbnails/{hh}/{id}.jpg"));
+        assert_eq!(flat.thumbnail("thumbnails/", "jpg"), format!("thumbnails/{id}.jpg"));
     }
 
     #[test]

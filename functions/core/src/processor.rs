@@ -124,6 +124,10 @@ impl Processor {
             tracing::warn!(key = %key, "object without a record (expired before its event came): deleted");
             return Ok(Handled::Orphaned);
         };
+        if record.key() != key {
+            // The file's own object is under its other layout: this one was not issued by us.
+            return Ok(Handled::Ignored("key is not where this file's bytes go"));
+        }
         if record.status.is_final() {
             return Ok(Handled::Duplicate);
         }
@@ -211,7 +215,7 @@ impl Processor {
         }
         let mut thumbnail = None;
         if let (Some(thumb), Outcome::Processed(analysis)) = (inspection.thumbnail.take(), &mut inspection.outcome) {
-            let key = format!("{THUMBNAIL_PREFIX}{}.{}", record.id, thumb.extension);
+            let key = record.key().thumbnail(THUMBNAIL_PREFIX, thumb.extension);
             self.store.put(&key, thumb.bytes, thumb.content_type).await?;
             analysis.thumbnail = Some(key.clone());
             thumbnail = Some(key);

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use crate::domain::{
-    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, MultipartUpload, Owner, Status, rfc3339,
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, Owner, Status,
+    rfc3339,
 };
 use crate::integrity::Sha256Digest;
 
@@ -81,6 +82,9 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
     if let Some(c) = &r.checksum {
         item.insert("checksum_sha256".into(), s(c.to_hex()));
     }
+    if let Some(mark) = r.key_layout.stored() {
+        item.insert("key_layout".into(), s(mark));
+    }
     if let Some(m) = &r.multipart {
         item.insert("upload_id".into(), s(&m.upload_id));
         item.insert("part_size".into(), AttributeValue::N(m.part_size.to_string()));
@@ -146,6 +150,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
             (Ok(upload_id), Some(n)) => Some(MultipartUpload { upload_id: upload_id.into(), part_size: n.parse()? }),
             _ => None,
         },
+        key_layout: KeyLayout::from_stored(text("key_layout").ok()),
         attempts: item.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
         analysis: match text("sha256") {
             Err(_) => None,
