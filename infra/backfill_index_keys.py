@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Give records written before files had owners the keys of the all-files indexes.
+"""Give existing records the keys of the indexes this version reads.
 
     python infra/backfill_index_keys.py --table TABLE [--dry-run]
 
-Records from before carry `status` and `id` but none of `shard` ("file#H"), `status_shard`
-("{status}#H") and `status_id` ("{status}#{id}"), H the id's last hex digit, so they are in
-no index: not in an admin's `GET /files?scope=all`, nor seen by the sweeper. This sets the
-three keys, as the functions write them, on every record that lacks `shard`. It never sets
-`owner`: such records stay out of every user's own listing (only admins see them).
+- `shard` ("file#H", H the id's last hex digit) puts a record in `shard_keys`, everyone's
+  files (admins). Records from before files had owners lack it.
+- `open` ("HH", the id's last two hex digits), on `pending` and `processing` records only,
+  puts them in `open_keys`, the sparse index the sweeper reads. Records written before it
+  existed lack it: without it a file stuck in flight would not be swept (it would still be
+  processed when its event comes).
 
-It is a one-off Scan of the whole table (paced by DynamoDB's own pagination, ~1 MB a page),
-run once after deploying. Each update is conditional on the record still lacking `shard` and
-still having the status it was read with, so it can run while the functions are live and
-can be run again: a record that moved meanwhile got its keys from the function that moved it.
+It never sets `owner`: records without one stay out of every user's own listing (only
+admins see them). A one-off Scan of the whole table (paced by DynamoDB's own pagination,
+~1 MB a page), run once after deploying. Each update is conditional on the record still
+having the status it was read with, so it can run while the functions are live and can be
+run again: a record that moved meanwhile was written by the function that moved it.
 Uses the usual AWS credentials and region (AWS_ENDPOINT_URL points it at an emulator).
 """
 
@@ -25,9 +27,12 @@ import boto3
 from botocore.exceptions import ClientError
 
 
+OPEN = ("pending", "processing")
+
+
 def keys(item_id: str, status: str) -> dict[str, str]:
-    shard = item_id[-1]
-    return {"status_id": f"{status}#{item_id}", "status_shard": f"{status}#{shard}", "shard": f"file#{shard}"}
+    """The index keys a record of this id and status carries."""
+    return {"shard": f"file#{item_id[-1]}", **({"open": item_id[-2:]} if status in OPEN else {})}
 
 
 def main() -> None:
@@ -40,10 +45,11 @@ def main() -> None:
     seen = todo = updated = moved = 0
     pages = ddb.get_paginator("scan").paginate(
         TableName=args.table,
-        # status and shard are DynamoDB reserved words: always through placeholders.
-        FilterExpression="attribute_not_exists(#shard)",
+        # status, shard and open are DynamoDB reserved words: always through placeholders.
+        FilterExpression="attribute_not_exists(#shard) OR (#s IN (:pending, :processing) AND attribute_not_exists(#open))",
         ProjectionExpression="id, #s",
-        ExpressionAttributeNames={"#s": "status", "#shard": "shard"},
+        ExpressionAttributeNames={"#s": "status", "#shard": "shard", "#open": "open"},
+        ExpressionAttributeValues={":pending": {"S": "pending"}, ":processing": {"S": "processing"}},
     )
     for page in pages:
         for item in page["Items"]:
@@ -60,9 +66,9 @@ def main() -> None:
                 ddb.update_item(
                     TableName=args.table,
                     Key={"id": {"S": item_id}},
-                    UpdateExpression="SET status_id = :status_id, status_shard = :status_shard, #shard = :shard",
-                    ConditionExpression="attribute_not_exists(#shard) AND #s = :status",
-                    ExpressionAttributeNames={"#s": "status", "#shard": "shard"},
+                    UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in new),
+                    ConditionExpression="#s = :status",
+                    ExpressionAttributeNames={"#s": "status", **{f"#{k}": k for k in new}},
                     ExpressionAttributeValues={":status": {"S": status},
                                                **{f":{k}": {"S": v} for k, v in new.items()}},
                 )

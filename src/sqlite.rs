@@ -9,9 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
 use picasso::domain::{
-    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey, Owner,
-    Status,
-    rfc3339,
+    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey,
+    Owner, Status, rfc3339,
 };
 use picasso::integrity::Sha256Digest;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -107,8 +106,12 @@ impl SqliteCatalog {
             .collect::<Result<Vec<_>, _>>()?;
         tx.execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?;
         tx.commit()?;
-        let key = |id: &str, layout: Option<&str>| Some(ObjectKey::of(FileId::parse(id)?, KeyLayout::from_stored(layout)));
-        Ok(uploads.into_iter().filter_map(|(id, upload, layout)| Some((key(&id, layout.as_deref())?, upload))).collect())
+        let key =
+            |id: &str, layout: Option<&str>| Some(ObjectKey::of(FileId::parse(id)?, KeyLayout::from_stored(layout)));
+        Ok(uploads
+            .into_iter()
+            .filter_map(|(id, upload, layout)| Some((key(&id, layout.as_deref())?, upload)))
+            .collect())
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.

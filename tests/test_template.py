@@ -39,16 +39,15 @@ REQUIRED_ROUTES = {
     ("GET", "/openapi.json"),
 }
 INDEX_KEYS = {
-    "by_owner": ("owner", "id"),
-    "by_owner_status": ("owner", "status_id"),
-    "by_shard": ("shard", "id"),
-    "by_status_shard": ("status_shard", "id"),
+    "owner_keys": ("owner", "id"),
+    "shard_keys": ("shard", "id"),
+    "open_keys": ("open", "id"),
 }
 # Which indexes each function may Query (nothing else, and never the table or index/*).
 QUERY_GRANTS = {
     "UploadFunction": set(),
-    "ListFunction": set(INDEX_KEYS),
-    "ProcessorFunction": {"by_status_shard"},
+    "ListFunction": {"owner_keys", "shard_keys"},
+    "ProcessorFunction": {"open_keys"},
 }
 # Parameter values that select each identity set-up.
 COGNITO = {}
@@ -326,7 +325,7 @@ def test_cors_lets_browsers_send_the_token(tpl):
 
 # --------------------------------------------------------------------------- data and permissions
 
-def test_table_has_the_four_indexes(tpl):
+def test_table_has_three_keys_only_indexes_and_a_stream(tpl):
     (table,) = resources(tpl, "AWS::DynamoDB::Table").values()
     p = table["Properties"]
     gsis = {g["IndexName"]: g for g in p["GlobalSecondaryIndexes"]}
@@ -334,11 +333,13 @@ def test_table_has_the_four_indexes(tpl):
     for name, (hash_key, range_key) in INDEX_KEYS.items():
         keys = {k["KeyType"]: k["AttributeName"] for k in gsis[name]["KeySchema"]}
         assert keys == {"HASH": hash_key, "RANGE": range_key}, name
-        assert gsis[name]["Projection"] == {"ProjectionType": "ALL"}, name
+        # Keys only: a state change that keeps an index's key writes nothing there.
+        assert gsis[name]["Projection"] == {"ProjectionType": "KEYS_ONLY"}, name
     key_attrs = {"id"} | {a for pair in INDEX_KEYS.values() for a in pair}
     attrs = {a["AttributeName"]: a["AttributeType"] for a in p["AttributeDefinitions"]}
     assert attrs == dict.fromkeys(key_attrs, "S"), "AttributeDefinitions must be exactly the key attributes"
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert p["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert p["SSESpecification"]["SSEEnabled"] is True
 

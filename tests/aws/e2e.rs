@@ -14,7 +14,7 @@ use picasso::lambda::ProcessorFunction;
 use picasso::processor::Processor;
 use serde_json::{Value, json};
 
-struct Env {
+pub(crate) struct Env {
     state: AppState,
     processor: ProcessorFunction,
     sqs: aws_sdk_sqs::Client,
@@ -22,7 +22,7 @@ struct Env {
     http: reqwest::Client,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     for var in ["AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL"] {
         assert!(
             std::env::var_os(var).is_some(),
@@ -41,7 +41,7 @@ async fn env() -> Env {
 }
 
 impl Env {
-    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
         self.call_as(&common::ALICE, method, uri, body).await
     }
 
@@ -62,7 +62,7 @@ impl Env {
     }
 
     /// Asks for an upload slot and PUTs `bytes` to it, as a client would.
-    async fn upload(&self, filename: &str, content_type: &str, declared: usize, bytes: Vec<u8>) -> String {
+    pub(crate) async fn upload(&self, filename: &str, content_type: &str, declared: usize, bytes: Vec<u8>) -> String {
         let (s, file) = self
             .call(
                 "POST",
@@ -132,7 +132,7 @@ impl Env {
     }
 
     /// Delivers queued notifications until the file reaches a final status.
-    async fn until_final(&self, id: &str) -> Value {
+    pub(crate) async fn until_final(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (s, file) = self.call("GET", &format!("/files/{id}"), None).await;

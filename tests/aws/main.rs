@@ -5,4 +5,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod capacity;
 mod e2e;
+mod listing;

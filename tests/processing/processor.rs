@@ -71,7 +71,10 @@ async fn keys_are_url_decoded() {
     let app = MemoryApp::new();
     let id = uploaded(&app, b"abc").await;
     // Emulators escape the slash; S3 escapes spaces as '+'.
-    app.function().handle_event(sqs_event(&[notification(&[&id.object_key().to_string().replace('/', "%2F")])])).await.unwrap();
+    app.function()
+        .handle_event(sqs_event(&[notification(&[&id.object_key().to_string().replace('/', "%2F")])]))
+        .await
+        .unwrap();
     assert_eq!(record(&app, id).await.status, Status::Processed);
     let e: picasso::events::Notification =
         picasso::events::Notification::parse(&notification(&["uploads/a+b%2Bc%C3%A9"]).to_string()).unwrap();

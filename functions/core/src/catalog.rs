@@ -150,7 +150,20 @@ pub trait Catalog: Send + Sync + 'static {
     /// before `now`, and `pending` records older than `pending_before`, oldest first.
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
-    /// One page, with a cursor only when more records exist (one extra read tells).
+    /// [`Catalog::newest`] for a page: an adapter may stop looking before `n` when matches
+    /// are rare, and then says where it stopped, so a page costs O(page) (DynamoDB does).
+    async fn newest_for_page(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        Ok((self.newest(scope, status, after, n).await?, None))
+    }
+
+    /// One page, with a cursor when more records may exist: one extra read tells, or the
+    /// adapter stopped looking (then the page may be short).
     async fn list(
         &self,
         scope: &Scope,
@@ -158,11 +171,14 @@ pub trait Catalog: Send + Sync + 'static {
         after: Option<&Cursor>,
         limit: usize,
     ) -> anyhow::Result<Page> {
-        let mut items = self.newest(scope, status, after.map(|c| c.after), limit + 1).await?;
-        let next = (items.len() > limit).then(|| {
+        let (mut items, stopped_at) = self.newest_for_page(scope, status, after.map(|c| c.after), limit + 1).await?;
+        let cursor = |after| Cursor { scope: scope.clone(), status, after };
+        let next = if items.len() > limit {
             items.truncate(limit);
-            Cursor { scope: scope.clone(), status, after: items[limit - 1].id }
-        });
+            Some(cursor(items[limit - 1].id))
+        } else {
+            stopped_at.map(cursor)
+        };
         Ok(Page { items, next })
     }
 }

@@ -88,7 +88,7 @@ impl ListParams {
 #[utoipa::path(get, path = "/files", tag = "files", operation_id = "listFiles",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
-        ("status" = Option<Status>, Query, description = "Only files of this status"),
+        ("status" = Option<Status>, Query, description = "Only files of this status. Such a page may hold fewer than `limit` files, even none, and still have a `next_cursor`: the listing ends when `next_cursor` is null"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
         ("scope" = Option<ListScope>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
     ),

@@ -390,7 +390,8 @@ impl MultipartTarget {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FilePage<'a> {
     pub items: Vec<FileView<'a>>,
-    /// Pass as `cursor` for the next page; null on the last.
+    /// Pass as `cursor` for the next page; null on the last (only null means the end: a
+    /// page filtered by status may be short).
     pub next_cursor: Option<String>,
 }
 

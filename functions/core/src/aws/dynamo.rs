@@ -1,15 +1,20 @@
 //! The DynamoDB adapter: one item per file, conditional transitions, and Queries (never a
-//! Scan) on four indexes, none with a hot partition:
-//! - `by_owner` (owner, id) and `by_owner_status` (owner, `status#id`): each user's listing,
-//!   a partition per owner;
-//! - `by_shard` (`file#H`, id) and `by_status_shard` (`status#H`, id), H the id's last hex
-//!   digit: everyone's files (admins) and the sweeper, 16 partitions read and merged in order.
+//! Scan) on three keys-only indexes, each written once when a file is created and (`open`)
+//! once when it ends, so a file's claim and verdict write the table alone:
+//! - `owner_keys` (owner, id): each user's files, a partition per owner;
+//! - `shard_keys` (`file#H`, id), H the id's last hex digit: everyone's files (admins), 16
+//!   partitions read and merged in order;
+//! - `open_keys` (HH, id), sparse: only `pending` and `processing` files carry `open` (the
+//!   id's last two hex digits: 256 partitions, as it takes two writes per upload), so the
+//!   sweeper reads what is not final, never the history.
+//!
+//! A Query returns keys; the items come from BatchGetItem, in the order the keys gave.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
@@ -19,40 +24,41 @@ use crate::domain::{
 };
 use crate::integrity::Sha256Digest;
 
-const BY_OWNER: &str = "by_owner";
-const BY_OWNER_STATUS: &str = "by_owner_status";
-const BY_SHARD: &str = "by_shard";
-const BY_STATUS_SHARD: &str = "by_status_shard";
-/// The shards of the all-files indexes: the last hex digit of the (random) end of a UUIDv7.
+const OWNER_KEYS: &str = "owner_keys";
+const SHARD_KEYS: &str = "shard_keys";
+const OPEN_KEYS: &str = "open_keys";
+/// The shards of the all-files and open indexes: the last hex digit of the (random) end of a UUIDv7.
 const SHARDS: [char; 16] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+/// BatchGetItem's limit.
+const BATCH_GET: usize = 100;
+/// A listing filtered by status reads at most this many records per page: the matches may be
+/// rare, and a page must cost O(page). A page that stops here is short, with a cursor.
+const FILTER_READS: usize = 1000;
 
 fn shard_of(id: FileId) -> char {
     id.to_string().chars().last().unwrap_or('0')
 }
 
-/// The index keys that follow the status; set with it by every transition.
-fn status_keys(status: Status, id: FileId) -> [(&'static str, &'static str, AttributeValue); 3] {
-    let h = shard_of(id);
-    [
-        ("status_id", ":status_id", s(format!("{status}#{id}"))),
-        ("status_shard", ":status_shard", s(format!("{status}#{h}"))),
-        ("shard", ":shard", s(format!("file#{h}"))),
-    ]
+/// The open index's partition of a file: the last two hex digits of its id.
+fn open_of(id: FileId) -> String {
+    let id = id.to_string();
+    id[id.len() - 2..].to_owned()
 }
-
-/// `SET` clauses for [`status_keys`]; `shard` only fills in what records from before lacked.
-/// (`shard` is a reserved word: the updates name it `#shard`.)
-const STATUS_KEYS_SET: &str =
-    "status_id = :status_id, status_shard = :status_shard, #shard = if_not_exists(#shard, :shard)";
 
 pub struct DynamoCatalog {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    filter_reads: usize,
 }
 
 impl DynamoCatalog {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), filter_reads: FILTER_READS }
+    }
+
+    /// The same catalog, reading at most `n` records per filtered page (tests).
+    pub fn with_filter_reads(self, n: usize) -> Self {
+        Self { filter_reads: n, ..self }
     }
 }
 
@@ -73,8 +79,10 @@ fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, Attribu
     if let Some(o) = &r.owner {
         item.insert("owner".into(), s(o.as_str()));
     }
-    for (name, _, value) in status_keys(r.status, r.id) {
-        item.insert(name.into(), value);
+    let h = shard_of(r.id);
+    item.insert("shard".into(), s(format!("file#{h}")));
+    if !r.status.is_final() {
+        item.insert("open".into(), s(open_of(r.id)));
     }
     if let Some(t) = &r.processed_at {
         item.insert("processed_at".into(), s(rfc3339(t)));
@@ -198,45 +206,19 @@ impl Catalog for DynamoCatalog {
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<Vec<FileRecord>> {
-        let after_id = after.map(|a| (":after", s(a.to_string())));
-        match (scope, status) {
-            (Scope::Owner(o), None) => {
-                let key = if after.is_some() { "#owner = :o AND id < :after" } else { "#owner = :o" };
-                let values = [Some((":o", s(o.as_str()))), after_id].into_iter().flatten().collect();
-                self.query(Query::newest(BY_OWNER, key, values), n).await
-            }
-            (Scope::Owner(o), Some(st)) => {
-                // `status#id` sorts by id within a status; BETWEEN includes its upper end, so
-                // one more is read and the cursor's own record dropped.
-                let (key, hi) = match after {
-                    Some(a) => ("#owner = :o AND status_id BETWEEN :lo AND :hi", Some(format!("{st}#{a}"))),
-                    None => ("#owner = :o AND begins_with(status_id, :lo)", None),
-                };
-                let values =
-                    [Some((":o", s(o.as_str()))), Some((":lo", s(format!("{st}#")))), hi.map(|h| (":hi", s(h)))];
-                let q = Query::newest(BY_OWNER_STATUS, key, values.into_iter().flatten().collect());
-                let mut items = self.query(q, n + usize::from(after.is_some())).await?;
-                items.retain(|r| Some(r.id) != after);
-                items.truncate(n);
-                Ok(items)
-            }
-            (Scope::All, _) => {
-                let (index, prefix) = match status {
-                    None => (BY_SHARD, "file".to_owned()),
-                    Some(st) => (BY_STATUS_SHARD, st.to_string()),
-                };
-                let key = if after.is_some() { "#p = :p AND id < :after" } else { "#p = :p" };
-                let pk = if status.is_some() { "status_shard" } else { "shard" };
-                self.across_shards(n, false, |h| {
-                    let values = [Some((":p", s(format!("{prefix}#{h}")))), after_id.clone()];
-                    Query {
-                        names: vec![("#p", pk)],
-                        ..Query::newest(index, key, values.into_iter().flatten().collect())
-                    }
-                })
-                .await
-            }
-        }
+        Ok(self.find(scope, status, after, n, usize::MAX).await?.0)
+    }
+
+    /// A status filter reads the owner's (or everyone's) files newest first and keeps the
+    /// matching ones, up to [`FILTER_READS`] a page: a short page then carries a cursor.
+    async fn newest_for_page(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        self.find(scope, status, after, n, if status.is_some() { self.filter_reads } else { usize::MAX }).await
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
@@ -248,12 +230,9 @@ impl Catalog for DynamoCatalog {
             .table_name(&self.table)
             .key("id", s(id.to_string()))
             // Once claimed the object exists: TTL must no longer drop the record.
-            .update_expression(format!(
-                "SET #status = :processing, lease_token = :token, lease_until = :until, {STATUS_KEYS_SET} \
-                 REMOVE expires_at ADD attempts :one"
-            ))
-            .expression_attribute_names("#shard", "shard")
-            .set_expression_attribute_values(Some(status_values(Status::Processing, id)))
+            .update_expression(
+                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at ADD attempts :one",
+            )
             .condition_expression("#status = :pending OR (#status = :processing AND lease_until < :now)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
@@ -288,8 +267,10 @@ impl Catalog for DynamoCatalog {
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> anyhow::Result<Transition> {
-        let mut set = vec!["#status = :final".to_owned(), "processed_at = :at".to_owned(), STATUS_KEYS_SET.to_owned()];
-        let mut remove = vec!["lease_token", "lease_until", "error_code", "error_message"];
+        let mut set = vec!["#status = :final".to_owned(), "processed_at = :at".to_owned()];
+        // Final: out of the open index. (`status_id`, `status_shard`: keys of indexes gone since.)
+        let mut remove =
+            vec!["#open", "lease_token", "lease_until", "status_id", "status_shard", "error_code", "error_message"];
         remove.extend(ANALYSIS.map(|(_, name)| name));
         let mut req = self
             .client
@@ -298,8 +279,7 @@ impl Catalog for DynamoCatalog {
             .key("id", s(id.to_string()))
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#shard", "shard")
-            .set_expression_attribute_values(Some(status_values(outcome.status(), id)))
+            .expression_attribute_names("#open", "open")
             .expression_attribute_values(":final", s(outcome.status().as_str()))
             .expression_attribute_values(":at", s(rfc3339(&at)))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
@@ -330,13 +310,9 @@ impl Catalog for DynamoCatalog {
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.to_string()))
-            .update_expression(format!(
-                "SET #status = :pending, expires_at = :expires, {STATUS_KEYS_SET} REMOVE lease_token, lease_until"
-            ))
+            .update_expression("SET #status = :pending, expires_at = :expires REMOVE lease_token, lease_until")
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#shard", "shard")
-            .set_expression_attribute_values(Some(status_values(Status::Pending, id)))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
             .expression_attribute_values(":token", s(lease.token.to_string()))
@@ -375,120 +351,202 @@ impl Catalog for DynamoCatalog {
     }
 
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        let now_ms = AttributeValue::N(now.timestamp_millis().to_string());
-        let mut records = self
-            .across_shards(n, true, |h| Query {
-                filter: Some("lease_until < :now"),
-                forward: true,
-                ..Query::newest(
-                    BY_STATUS_SHARD,
-                    "status_shard = :p",
-                    vec![(":p", s(format!("{}#{h}", Status::Processing))), (":now", now_ms.clone())],
-                )
-            })
-            .await?;
-        let before = s(pending_before.to_string());
-        let pending = self
-            .across_shards(n, true, |h| Query {
-                forward: true,
-                ..Query::newest(
-                    BY_STATUS_SHARD,
-                    "status_shard = :p AND id < :before",
-                    vec![(":p", s(format!("{}#{h}", Status::Pending))), (":before", before.clone())],
-                )
-            })
-            .await?;
-        records.extend(pending);
-        Ok(records)
+        let (now_ms, before) = (now.timestamp_millis(), pending_before.to_string());
+        let stale = |item: &Item| match status_of(item) {
+            Some(Status::Processing) => number(item, "lease_until").is_none_or(|until| until < now_ms),
+            Some(Status::Pending) => item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|id| *id < before),
+            _ => false,
+        };
+        // Oldest first: what has waited longest goes first.
+        let (open, _) = self.scan(&Listing::Open, None, true, 2 * n, n.saturating_mul(20), &stale).await?;
+        let (mut processing, mut pending): (Vec<_>, Vec<_>) =
+            open.into_iter().partition(|r| r.status == Status::Processing);
+        processing.truncate(n);
+        pending.truncate(n);
+        processing.extend(pending);
+        Ok(processing)
     }
 }
 
-/// Expression values of [`status_keys`].
-fn status_values(status: Status, id: FileId) -> HashMap<String, AttributeValue> {
-    status_keys(status, id).into_iter().map(|(_, placeholder, v)| (placeholder.to_owned(), v)).collect()
+type Item = HashMap<String, AttributeValue>;
+
+fn status_of(item: &Item) -> Option<Status> {
+    item.get("status")?.as_s().ok()?.parse().ok()
 }
 
-/// One Query on an index.
-#[derive(Clone)]
-struct Query {
-    index: &'static str,
-    key: &'static str,
-    values: Vec<(&'static str, AttributeValue)>,
-    names: Vec<(&'static str, &'static str)>,
-    filter: Option<&'static str>,
-    forward: bool,
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-impl Query {
-    /// Newest first, `#owner` and `#status` named (both are reserved words).
-    fn newest(index: &'static str, key: &'static str, values: Vec<(&'static str, AttributeValue)>) -> Self {
-        Self { index, key, values, names: Vec::new(), filter: None, forward: false }
-    }
+/// Which index a scan reads, and which of its partitions.
+enum Listing<'a> {
+    Owner(&'a Owner),
+    All,
+    Open,
 }
 
 impl DynamoCatalog {
-    /// Up to `n` items. A page can stop early at DynamoDB's 1 MB limit or after filtering:
-    /// keep going until n items or the end.
-    async fn query(&self, q: Query, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-        query(&self.client, &self.table, q, n).await
+    /// Up to `n` records of `scope` (of `status`, if given), newest first, older than `after`,
+    /// reading at most `reads` records; when it stopped at that bound, the last id read.
+    async fn find(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        after: Option<FileId>,
+        n: usize,
+        reads: usize,
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        let listing = match scope {
+            Scope::Owner(o) => Listing::Owner(o),
+            Scope::All => Listing::All,
+        };
+        self.scan(&listing, after, false, n, reads, &|item: &Item| status.is_none_or(|s| status_of(item) == Some(s)))
+            .await
     }
 
-    /// The same query on every shard at once, merged in id order: `n` items in all.
-    async fn across_shards(
+    /// Walks an index in id order from `after`, fetching the items a batch at a time, and
+    /// keeps those that `keep` accepts: up to `n` of them, having read at most `reads`.
+    /// Returns them and, when it stopped at `reads` before the end, the last id read.
+    async fn scan(
         &self,
-        n: usize,
+        listing: &Listing<'_>,
+        after: Option<FileId>,
         oldest_first: bool,
-        query_of: impl Fn(char) -> Query,
-    ) -> anyhow::Result<Vec<FileRecord>> {
-        let mut running = tokio::task::JoinSet::new();
-        for h in SHARDS {
-            let (client, table, q) = (self.client.clone(), self.table.clone(), query_of(h));
-            running.spawn(async move { query(&client, &table, q, n).await });
+        n: usize,
+        reads: usize,
+        keep: &(dyn Fn(&Item) -> bool + Sync),
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        let mut found = Vec::with_capacity(n.min(BATCH_GET * 10));
+        let mut from = after;
+        let mut read = 0;
+        while found.len() < n {
+            // Without a filter every record counts: ask for just what is missing.
+            let want = (n - found.len()).min(reads - read).clamp(1, BATCH_GET);
+            let ids = self.ids(listing, from, oldest_first, want).await?;
+            let Some(&last) = ids.last() else { return Ok((found, None)) };
+            read += ids.len();
+            for item in self.batch_get(&ids).await?.iter().filter(|i| keep(i)) {
+                found.push(from_item(item)?);
+            }
+            from = Some(last);
+            if ids.len() < want {
+                return Ok((found, None));
+            }
+            if read >= reads && found.len() < n {
+                return Ok((found, Some(last)));
+            }
         }
-        let mut all = Vec::with_capacity(n * SHARDS.len());
-        while let Some(shard) = running.join_next().await {
-            all.extend(shard??);
-        }
-        all.sort_unstable_by_key(|r| r.id);
+        found.truncate(n);
+        Ok((found, None))
+    }
+
+    /// Up to `n` ids of the listing's index past `from`, in order (merged across shards).
+    async fn ids(
+        &self,
+        listing: &Listing<'_>,
+        from: Option<FileId>,
+        oldest_first: bool,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileId>> {
+        let bound = if oldest_first { "id > :from" } else { "id < :from" };
+        let query = |index: &'static str, pk: &'static str, value: String| {
+            let key = if from.is_some() { format!("#pk = :pk AND {bound}") } else { "#pk = :pk".to_owned() };
+            let values = [Some((":pk", s(value))), from.map(|f| (":from", s(f.to_string())))];
+            Query { index, pk, key, values: values.into_iter().flatten().collect(), forward: oldest_first }
+        };
+        let mut ids = match listing {
+            Listing::Owner(o) => {
+                query_ids(&self.client, &self.table, query(OWNER_KEYS, "owner", o.as_str().into()), n).await?
+            }
+            Listing::All | Listing::Open => {
+                let partitions: Vec<Query> = match listing {
+                    Listing::Open => SHARDS
+                        .iter()
+                        .flat_map(|a| SHARDS.map(|b| format!("{a}{b}")))
+                        .map(|hh| query(OPEN_KEYS, "open", hh))
+                        .collect(),
+                    _ => SHARDS.iter().map(|h| query(SHARD_KEYS, "shard", format!("file#{h}"))).collect(),
+                };
+                let mut running = tokio::task::JoinSet::new();
+                for q in partitions {
+                    let (client, table) = (self.client.clone(), self.table.clone());
+                    running.spawn(async move { query_ids(&client, &table, q, n).await });
+                }
+                let mut all = Vec::with_capacity(n * SHARDS.len());
+                while let Some(shard) = running.join_next().await {
+                    all.extend(shard??);
+                }
+                all
+            }
+        };
+        ids.sort_unstable();
         if !oldest_first {
-            all.reverse();
+            ids.reverse();
         }
-        all.truncate(n);
-        Ok(all)
+        ids.truncate(n);
+        Ok(ids)
+    }
+
+    /// The items of `ids`, in that order; ids whose item is gone meanwhile are skipped.
+    async fn batch_get(&self, ids: &[FileId]) -> anyhow::Result<Vec<Item>> {
+        let mut by_id = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET) {
+            let keys = chunk.iter().map(|id| HashMap::from([("id".to_owned(), s(id.to_string()))])).collect();
+            let mut request = Some(KeysAndAttributes::builder().set_keys(Some(keys)).build()?);
+            // DynamoDB may hand back part of a batch as unprocessed: ask again for the rest.
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .context("DynamoDB BatchGetItem")?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let id = item.get("id").and_then(|v| v.as_s().ok()).and_then(|id| FileId::parse(id));
+                    by_id.insert(id.context("item without a file id")?, item);
+                }
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 }
 
-async fn query(client: &aws_sdk_dynamodb::Client, table: &str, q: Query, n: usize) -> anyhow::Result<Vec<FileRecord>> {
-    let mut items = Vec::with_capacity(n);
+/// One Query of an index's keys: `#pk` names its partition key (reserved words all).
+struct Query {
+    index: &'static str,
+    pk: &'static str,
+    key: String,
+    values: Vec<(&'static str, AttributeValue)>,
+    forward: bool,
+}
+
+/// Up to `n` ids. A page can stop early at DynamoDB's 1 MB limit: keep going until n or the end.
+async fn query_ids(client: &aws_sdk_dynamodb::Client, table: &str, q: Query, n: usize) -> anyhow::Result<Vec<FileId>> {
+    let mut ids = Vec::with_capacity(n);
     let mut start = None;
     loop {
         let mut req = client
             .query()
             .table_name(table)
             .index_name(q.index)
-            .key_condition_expression(q.key)
-            .set_filter_expression(q.filter.map(Into::into))
+            .key_condition_expression(&q.key)
+            .expression_attribute_names("#pk", q.pk)
             .scan_index_forward(q.forward)
-            .limit(i32::try_from(n - items.len()).unwrap_or(i32::MAX))
+            .limit(i32::try_from(n - ids.len()).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start.take());
-        for (placeholder, name) in [("#status", "status"), ("#owner", "owner")] {
-            if q.key.contains(placeholder) {
-                req = req.expression_attribute_names(placeholder, name);
-            }
-        }
-        for (placeholder, name) in &q.names {
-            req = req.expression_attribute_names(*placeholder, *name);
-        }
         for (name, value) in &q.values {
             req = req.expression_attribute_values(*name, value.clone());
         }
         let out = req.send().await.context("DynamoDB Query")?;
         for item in out.items() {
-            items.push(from_item(item)?);
+            let id = item.get("id").and_then(|v| v.as_s().ok()).context("index entry without id")?;
+            ids.push(FileId::parse(id).with_context(|| format!("index entry with a bad id {id:?}"))?);
         }
         match out.last_evaluated_key {
-            Some(k) if items.len() < n => start = Some(k),
-            _ => return Ok(items),
+            Some(k) if ids.len() < n => start = Some(k),
+            _ => return Ok(ids),
         }
     }
 }

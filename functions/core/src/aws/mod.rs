@@ -2,6 +2,7 @@
 //! Gateway authorizer's claims, and the SDK's configuration they share.
 
 mod apigw;
+pub mod capacity;
 mod dynamo;
 mod presign;
 mod s3;
