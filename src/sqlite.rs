@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
 use picasso::domain::{
     Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey,
     Owner, Status, rfc3339,
@@ -207,12 +207,46 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
     })
 }
 
+/// The owner's files by the rules of `Limits`: a slot past its expiry counts for nothing
+/// (it is purged soon after, as DynamoDB's TTL drops it).
+fn usage_with(conn: &Connection, owner: &Owner, now: DateTime<Utc>) -> rusqlite::Result<Usage> {
+    conn.prepare_cached(
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'processing')), coalesce(sum(size), 0)
+         FROM files WHERE owner = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+    )?
+    .query_row(params![owner.as_str(), now.timestamp()], |r| {
+        Ok(Usage { pending: r.get::<_, i64>(0)? as u64, bytes: r.get::<_, i64>(1)? as u64 })
+    })
+}
+
 #[async_trait]
 impl Catalog for SqliteCatalog {
     async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()> {
         let conn = self.conn();
         insert_with(&mut conn.prepare_cached(INSERT)?, record, expires_at)?;
         Ok(())
+    }
+
+    async fn admit(
+        &self,
+        record: &FileRecord,
+        expires_at: DateTime<Utc>,
+        limits: &Limits,
+    ) -> anyhow::Result<Admission> {
+        // One connection behind a mutex: the count and the insert are one step.
+        let conn = self.conn();
+        if let Some(owner) = &record.owner {
+            let usage = usage_with(&conn, owner, record.uploaded_at)?;
+            if let Some(over) = limits.broken_by(usage, record.size.bytes()) {
+                return Ok(Admission::Refused(over, usage));
+            }
+        }
+        insert_with(&mut conn.prepare_cached(INSERT)?, record, expires_at)?;
+        Ok(Admission::Admitted)
+    }
+
+    async fn usage(&self, owner: &Owner, now: DateTime<Utc>) -> anyhow::Result<Usage> {
+        Ok(usage_with(&self.conn(), owner, now)?)
     }
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {

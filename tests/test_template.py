@@ -37,6 +37,7 @@ REQUIRED_ROUTES = {
     ("GET", "/files/{id}/parts"),
     ("POST", "/files/{id}/complete"),
     ("GET", "/openapi.json"),
+    ("GET", "/usage"),
 }
 INDEX_KEYS = {
     "owner_keys": ("owner", "id"),

@@ -11,4 +11,5 @@ mod multipart;
 mod openapi;
 mod ownership;
 mod presign;
+mod quotas;
 mod trust_store;

@@ -143,6 +143,7 @@ fn generators_get_named_variants_clear_names_and_method_names() {
             "deleteFile",
             "getFile",
             "getOpenApi",
+            "getUsage",
             "listFiles",
             "listParts",
             "signParts"

@@ -15,8 +15,8 @@ use picasso::processor::Processor;
 use serde_json::{Value, json};
 
 pub(crate) struct Env {
-    state: AppState,
-    processor: ProcessorFunction,
+    pub(crate) state: AppState,
+    pub(crate) processor: ProcessorFunction,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     http: reqwest::Client,
@@ -46,7 +46,13 @@ impl Env {
     }
 
     /// A request as `user`, with the claims API Gateway's JWT authorizer passes on.
-    async fn call_as(&self, user: &common::User, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call_as(
+        &self,
+        user: &common::User,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         // Routed as API Gateway routes them: writes to the upload function, reads to the list function.
         let writes = uri == "/upload" || method == "DELETE" || uri.ends_with("/parts") || uri.ends_with("/complete");
         let router = if writes {
@@ -63,13 +69,20 @@ impl Env {
 
     /// Asks for an upload slot and PUTs `bytes` to it, as a client would.
     pub(crate) async fn upload(&self, filename: &str, content_type: &str, declared: usize, bytes: Vec<u8>) -> String {
-        let (s, file) = self
-            .call(
-                "POST",
-                "/upload",
-                Some(json!({"filename": filename, "content_type": content_type, "size": declared})),
-            )
-            .await;
+        self.upload_as(&common::ALICE, filename, content_type, declared, bytes).await
+    }
+
+    /// The same, as `user`.
+    pub(crate) async fn upload_as(
+        &self,
+        user: &common::User,
+        filename: &str,
+        content_type: &str,
+        declared: usize,
+        bytes: Vec<u8>,
+    ) -> String {
+        let slot = json!({"filename": filename, "content_type": content_type, "size": declared});
+        let (s, file) = self.call_as(user, "POST", "/upload", Some(slot)).await;
         assert_eq!(s, 201, "{file}");
         let up = &file["upload"];
         let mut put = self.http.put(up["url"].as_str().unwrap()).body(bytes);
@@ -133,9 +146,14 @@ impl Env {
 
     /// Delivers queued notifications until the file reaches a final status.
     pub(crate) async fn until_final(&self, id: &str) -> Value {
+        self.until_final_as(&common::ALICE, id).await
+    }
+
+    /// The same, for a file of `user`.
+    pub(crate) async fn until_final_as(&self, user: &common::User, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (s, file) = self.call("GET", &format!("/files/{id}"), None).await;
+            let (s, file) = self.call_as(user, "GET", &format!("/files/{id}"), None).await;
             assert_eq!(s, 200, "{file}");
             if file["status"] == "processed" || file["status"] == "failed" {
                 return file;

@@ -8,3 +8,5 @@ mod common;
 mod capacity;
 mod e2e;
 mod listing;
+mod migration;
+mod quotas;

@@ -1,6 +1,8 @@
 //! Shared helpers of the black-box tests.
 #![allow(dead_code)]
 
+pub mod quota;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

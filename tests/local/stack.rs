@@ -319,7 +319,8 @@ async fn a_file_uploaded_before_a_restart_is_processed_after_it() {
 async fn two_hundred_concurrent_uploads_all_end_processed() {
     const N: usize = 200;
     let data = temp_dir("concurrent");
-    let stack = Stack::start(&data, &[], &[]);
+    // One user with 200 slots open at once: above the default quota of 100 (tests/api/quotas.rs).
+    let stack = Stack::start(&data, &[], &[("MAX_PENDING_PER_USER", "unlimited")]);
     let alice = stack.sign_in(&client(), "alice").await;
     let tasks: Vec<_> = (0..N)
         .map(|i| {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{MemoryApp, processor_over};
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
 use picasso::domain::{FileId, FileRecord, KeyLayout, Status};
 use picasso::lambda::ProcessorFunction;
 use serde_json::{Value, json};
@@ -147,6 +147,12 @@ struct Flaky {
 impl Catalog for Flaky {
     async fn insert(&self, r: &FileRecord, e: DateTime<Utc>) -> anyhow::Result<()> {
         self.inner.insert(r, e).await
+    }
+    async fn admit(&self, r: &FileRecord, e: DateTime<Utc>, l: &Limits) -> anyhow::Result<Admission> {
+        self.inner.admit(r, e, l).await
+    }
+    async fn usage(&self, o: &picasso::domain::Owner, now: DateTime<Utc>) -> anyhow::Result<Usage> {
+        self.inner.usage(o, now).await
     }
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
         self.inner.get(id).await

@@ -106,10 +106,60 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// How much one user may hold at once; `None`: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Files not yet final (`pending` or `processing`) whose slot has not expired.
+    pub pending: Option<u64>,
+    /// Bytes of all the user's files, pending ones included.
+    pub bytes: Option<u64>,
+}
+
+/// What one user holds: counted by the same rules as [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub pending: u64,
+    pub bytes: u64,
+}
+
+/// Which limit a new file would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Pending(u64),
+    Bytes(u64),
+}
+
+/// The answer to a new file: recorded, or refused with what its owner holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    Refused(Quota, Usage),
+}
+
+impl Limits {
+    /// The limit a file of `size` more bytes would break, holding `usage`.
+    pub fn broken_by(&self, usage: Usage, size: u64) -> Option<Quota> {
+        if let Some(max) = self.pending.filter(|&max| usage.pending >= max) {
+            return Some(Quota::Pending(max));
+        }
+        self.bytes.filter(|&max| usage.bytes.saturating_add(size) > max).map(Quota::Bytes)
+    }
+}
+
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
-    /// Records a new `pending` file; `expires_at` lets the store drop it if its upload never arrives.
+    /// Records a new `pending` file; `expires_at` lets the store drop it if its upload never
+    /// arrives. No limit applies (tools and tests); the API admits files with [`Catalog::admit`].
     async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// Records a new `pending` file of an owner if it keeps them within `limits`, checked and
+    /// counted in one atomic step: two requests at a limit admit exactly one. A file stops
+    /// counting as pending once final, deleted or expired, and its bytes once deleted or expired.
+    async fn admit(&self, record: &FileRecord, expires_at: DateTime<Utc>, limits: &Limits)
+    -> anyhow::Result<Admission>;
+
+    /// What `owner` holds at `now`.
+    async fn usage(&self, owner: &Owner, now: DateTime<Utc>) -> anyhow::Result<Usage>;
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>>;
 

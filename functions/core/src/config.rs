@@ -26,6 +26,8 @@ pub const PENDING_GRACE_MARGIN: Duration = Duration::from_secs(60);
 
 /// Cognito's groups claim, the default `GROUPS_CLAIM`. Its group names hold no spaces.
 pub const COGNITO_GROUPS: &str = "cognito:groups";
+/// Upload slots one user may hold open at once, by default.
+pub const DEFAULT_MAX_PENDING_PER_USER: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +62,9 @@ pub struct Config {
     pub groups_claim: String,
     /// Records the sweeper looks at per kind and run (`SWEEP_BATCH`, default 500).
     pub sweep_batch: usize,
+    /// What one user may hold: files not yet final (`MAX_PENDING_PER_USER`, default 100) and
+    /// bytes of all their files (`MAX_BYTES_PER_USER`, default unlimited); `unlimited` lifts either.
+    pub limits: crate::catalog::Limits,
 }
 
 impl Config {
@@ -77,6 +82,13 @@ impl Config {
                     Ok(n) if n > 0 => Ok(n),
                     _ => bail!("environment variable {k}={v:?} must be a positive whole number"),
                 },
+            }
+        };
+        let limit = |k: &str, default: Option<u64>| -> anyhow::Result<Option<u64>> {
+            match get(k).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) if v.trim() == "unlimited" => Ok(None),
+                Some(_) => number(k, 0).map(Some),
             }
         };
         Ok(Self {
@@ -104,6 +116,10 @@ impl Config {
             admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
             groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| COGNITO_GROUPS.into()),
             sweep_batch: usize::try_from(number("SWEEP_BATCH", 500)?).context("SWEEP_BATCH is too large")?,
+            limits: crate::catalog::Limits {
+                pending: limit("MAX_PENDING_PER_USER", Some(DEFAULT_MAX_PENDING_PER_USER))?,
+                bytes: limit("MAX_BYTES_PER_USER", None)?,
+            },
             processing_memory_mb: get("PROCESSING_MEMORY_MB")
                 .filter(|v| !v.is_empty())
                 .map(|_| number("PROCESSING_MEMORY_MB", 0))

@@ -27,6 +27,15 @@ impl FileId {
         (u.get_version_num() == 7 && u.hyphenated().to_string() == s).then_some(Self(u))
     }
 
+    /// When the id was made (its UUIDv7 timestamp, to the millisecond).
+    pub fn created_at(self) -> DateTime<Utc> {
+        let ms = self.0.get_timestamp().map_or(0, |t| {
+            let (secs, nanos) = t.to_unix();
+            secs * 1000 + u64::from(nanos / 1_000_000)
+        });
+        DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX)).unwrap_or_default()
+    }
+
     /// Where a new file's bytes go: under a prefix of its own random bits (see [`ObjectKey`]).
     pub fn object_key(self) -> ObjectKey {
         ObjectKey { id: self, layout: KeyLayout::Spread }

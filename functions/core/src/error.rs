@@ -11,11 +11,29 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// For `quota_exceeded`: the limit and what the caller holds.
+    pub quota: Option<QuotaDetail>,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+/// The limit a request would break and what the caller holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaDetail {
+    pub limit: u64,
+    pub usage: UsageCount,
+}
+
+/// What one user holds: files not yet final, and bytes of all their files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageCount {
+    pub pending: u64,
+    pub bytes: u64,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), quota: None, retry_after: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -74,6 +92,13 @@ pub struct ErrorDetail<'a> {
     pub code: &'a str,
     /// For people: what was wrong and what would be accepted.
     pub message: &'a str,
+    /// With `quota_exceeded` only: the limit the request would break (files not yet final,
+    /// or bytes, as the message says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// With `quota_exceeded` only: what the caller holds now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageCount>,
 }
 
 /// The refusals every route may answer, for the OpenAPI document: each operation lists
@@ -110,8 +135,12 @@ pub mod responses {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: &self.message } };
+        let (limit, usage) = self.quota.map(|q| (q.limit, q.usage)).unzip();
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: &self.message, limit, usage } };
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
         }

@@ -8,8 +8,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
-use crate::domain::{FileId, FileRecord, ObjectKey, Status};
+use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use crate::domain::{FileId, FileRecord, ObjectKey, Owner, Status};
 use crate::integrity::Sha256Digest;
 use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, Presigner, StoredObject, StoredPart};
 
@@ -35,6 +35,19 @@ impl MemoryCatalog {
     }
 }
 
+/// The owner's files by the rules of [`Limits`]: an expired slot counts for nothing.
+fn usage_of(rows: &BTreeMap<FileId, Row>, owner: &Owner, now: DateTime<Utc>) -> Usage {
+    let mut usage = Usage::default();
+    for row in rows.values().filter(|r| r.record.owner.as_ref() == Some(owner)) {
+        if row.expires_at.is_some_and(|e| e <= now) {
+            continue;
+        }
+        usage.pending += u64::from(!row.record.status.is_final());
+        usage.bytes += row.record.size.bytes();
+    }
+    usage
+}
+
 /// Whether `row` is held by `lease` (`processing` under it).
 fn held_by(row: &Row, lease: &Lease) -> bool {
     row.record.status == Status::Processing && row.lease.is_some_and(|l| l.token == lease.token)
@@ -48,6 +61,29 @@ impl Catalog for MemoryCatalog {
         let expires_at = (!record.status.is_final()).then_some(expires_at);
         rows.insert(record.id, Row { record: record.clone(), lease: None, expires_at });
         Ok(())
+    }
+
+    async fn admit(
+        &self,
+        record: &FileRecord,
+        expires_at: DateTime<Utc>,
+        limits: &Limits,
+    ) -> anyhow::Result<Admission> {
+        // One lock over the count and the insert: atomic, as the other adapters are.
+        let mut rows = self.0.lock().unwrap();
+        if let Some(owner) = &record.owner {
+            let usage = usage_of(&rows, owner, record.uploaded_at);
+            if let Some(over) = limits.broken_by(usage, record.size.bytes()) {
+                return Ok(Admission::Refused(over, usage));
+            }
+        }
+        anyhow::ensure!(!rows.contains_key(&record.id), "duplicate id {}", record.id);
+        rows.insert(record.id, Row { record: record.clone(), lease: None, expires_at: Some(expires_at) });
+        Ok(Admission::Admitted)
+    }
+
+    async fn usage(&self, owner: &Owner, now: DateTime<Utc>) -> anyhow::Result<Usage> {
+        Ok(usage_of(&self.0.lock().unwrap(), owner, now))
     }
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {

@@ -6,6 +6,7 @@ mod multipart;
 pub mod openapi;
 mod state;
 mod uploads;
+mod usage;
 pub mod wire;
 
 use axum::Router;
@@ -23,7 +24,7 @@ pub fn upload_router(state: AppState) -> Router {
     finish(upload_routes(), state)
 }
 
-/// `GET /files`, `GET /files/{id}` and `GET /openapi.json`.
+/// `GET /files`, `GET /files/{id}`, `GET /usage` and `GET /openapi.json`.
 pub fn list_router(state: AppState) -> Router {
     finish(list_routes(), state)
 }
@@ -45,6 +46,7 @@ fn list_routes() -> Router<AppState> {
     Router::new()
         .route("/files", get(files::list_files))
         .route("/files/{id}", get(files::get_file))
+        .route("/usage", get(usage::get_usage))
         .route("/openapi.json", get(openapi::serve))
 }
 

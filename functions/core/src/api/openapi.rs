@@ -27,6 +27,7 @@ use crate::identity::Caller;
         super::multipart::sign_parts,
         super::multipart::list_parts,
         super::multipart::complete,
+        super::usage::get_usage,
         serve,
     ),
     components(schemas(super::files::ListScope, crate::error::ErrorBody)),

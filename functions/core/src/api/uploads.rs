@@ -8,9 +8,10 @@ use http::StatusCode;
 
 use super::state::{AppState, owned_record};
 use super::wire::{Created, FileView, MultipartTarget, PutUpload, UploadRequest, UploadTarget};
+use crate::catalog::{Admission, Quota, Usage};
 use crate::domain::{FileRecord, MultipartUpload, rfc3339};
 use crate::error::responses::{NotFound, Unauthorized};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, QuotaDetail, UsageCount};
 use crate::identity::Caller;
 use crate::parts::PartPlan;
 
@@ -31,8 +32,10 @@ use crate::parts::PartPlan;
             )),
         (status = 400, description = "`invalid_json`, `missing_field`, `invalid_field`, `invalid_filename`, `invalid_size`, `invalid_content_type`, `invalid_sha256`", body = ErrorBody),
         Unauthorized,
-        (status = 413, description = "`too_large`: over the largest size this deployment accepts (5 GiB by default)", body = ErrorBody),
+        (status = 413, description = "`too_large`: over the largest size this deployment accepts (5 GiB by default); `quota_exceeded`: the file would bring the caller's files over the bytes this deployment allows each user (the error carries the limit and the caller's usage)", body = ErrorBody),
         (status = 415, description = "`unsupported_content_type`: a type this deployment does not accept", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the caller holds as many files not yet final as this deployment allows each user (100 by default); `Retry-After` says when to try again, and the error carries the limit and the caller's usage", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     ))]
 pub(super) async fn create_upload(
     caller: Caller,
@@ -60,16 +63,54 @@ pub(super) async fn create_upload(
             .await?;
         UploadTarget::Put(PutUpload::new(put.url, put.headers.into(), rfc3339(&(record.uploaded_at + ttl))))
     };
-    if let Err(e) = st.catalog.insert(&record, record.uploaded_at + st.config.pending_ttl.max(ttl)).await {
+    let admitted = st.catalog.admit(&record, record.uploaded_at + st.config.pending_ttl.max(ttl), &st.config.limits);
+    let refusal = match admitted.await {
+        Ok(Admission::Admitted) => None,
+        Ok(Admission::Refused(over, usage)) => Some(quota_exceeded(over, usage, size)),
+        Err(e) => Some(e.into()),
+    };
+    if let Some(refusal) = refusal {
         if let Some(m) = &record.multipart {
             let _ = st.presigner.abort_multipart(record.key(), &m.upload_id).await;
         }
-        return Err(e.into());
+        return Err(refusal);
     }
     tracing::info!(file_id = %record.id, size, content_type = record.content_type.as_str(),
         multipart = record.multipart.is_some(), "upload slot issued");
     crate::metrics::upload_issued(record.multipart.is_some(), size);
     Ok((StatusCode::CREATED, Json(Created { file: FileView::from(&record), upload })).into_response())
+}
+
+/// Retried after this long: about when an upload in flight finishes.
+const QUOTA_RETRY_AFTER_SECS: u64 = 60;
+
+/// A refusal that says which limit, and what the caller holds.
+fn quota_exceeded(over: Quota, usage: Usage, size: u64) -> ApiError {
+    let (status, limit, message) = match over {
+        Quota::Pending(limit) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            limit,
+            format!(
+                "you have {} uploads not yet finished, the most this deployment allows at once is {limit}: \
+                 finish or delete one, or wait for an unused slot to expire",
+                usage.pending
+            ),
+        ),
+        Quota::Bytes(limit) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            limit,
+            format!(
+                "your files hold {} bytes; {size} more would pass the {limit} bytes this deployment allows \
+                 each user: delete files to make room",
+                usage.bytes
+            ),
+        ),
+    };
+    ApiError {
+        quota: Some(QuotaDetail { limit, usage: UsageCount { pending: usage.pending, bytes: usage.bytes } }),
+        retry_after: matches!(over, Quota::Pending(_)).then_some(QUOTA_RETRY_AFTER_SECS),
+        ..ApiError::new(status, "quota_exceeded", message)
+    }
 }
 
 /// Delete a file.

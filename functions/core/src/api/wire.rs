@@ -486,3 +486,20 @@ mod tests {
         assert!(v["processed_at"].as_str().unwrap().ends_with('Z'));
     }
 }
+
+/// What one user holds, against the limits this deployment sets on each.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageView {
+    /// Files not yet final (`pending` or `processing`) whose upload slot has not expired.
+    pub pending: u64,
+    /// Bytes of all the user's files, pending ones included (declared sizes).
+    pub bytes: u64,
+    pub limits: UsageLimits,
+}
+
+/// Per-user limits; null: none.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageLimits {
+    pub pending: Option<u64>,
+    pub bytes: Option<u64>,
+}

@@ -75,6 +75,12 @@ impl WriteUnits {
     pub fn total(&self) -> u64 {
         self.table + self.indexes.values().sum::<u64>()
     }
+
+    /// The same write made in a transaction: DynamoDB writes each item twice (prepare and
+    /// commit); its indexes are updated once, as for any write.
+    pub fn transactional(self) -> Self {
+        Self { table: 2 * self.table, ..self }
+    }
 }
 
 impl std::ops::AddAssign<&WriteUnits> for WriteUnits {
@@ -252,6 +258,14 @@ pub mod stream {
         pub fn id(&self) -> Option<&str> {
             let image = self.new.as_ref().or(self.old.as_ref())?;
             image.get("id")?.as_s().ok().map(String::as_str)
+        }
+
+        /// Whether the catalog makes this write in a transaction (as `aws::usage` does): a
+        /// file of an owner created or deleted, with its owner's usage item, and that item.
+        pub fn transactional(&self) -> bool {
+            let usage = self.id().is_some_and(|id| id.starts_with("usage#"));
+            let owned = |i: &Option<Item>| i.as_ref().is_some_and(|i| i.contains_key("owner"));
+            usage || (self.old.is_none() && owned(&self.new)) || (self.new.is_none() && owned(&self.old))
         }
     }
 

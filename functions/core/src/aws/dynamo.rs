@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
 use crate::domain::{
     Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, Owner, Status,
     rfc3339,
@@ -46,8 +46,8 @@ fn open_of(id: FileId) -> String {
 }
 
 pub struct DynamoCatalog {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) table: String,
     filter_reads: usize,
 }
 
@@ -62,11 +62,11 @@ impl DynamoCatalog {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+pub(super) fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         ("id".into(), s(r.id.to_string())),
         ("filename".into(), s(r.filename.as_str())),
@@ -187,16 +187,7 @@ impl Catalog for DynamoCatalog {
     }
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .context("DynamoDB GetItem")?;
-        out.item.as_ref().map(from_item).transpose()
+        self.item(id).await?.as_ref().map(from_item).transpose()
     }
 
     async fn newest(
@@ -322,17 +313,21 @@ impl Catalog for DynamoCatalog {
         conditional(out, "release")
     }
 
+    async fn admit(
+        &self,
+        record: &FileRecord,
+        expires_at: DateTime<Utc>,
+        limits: &Limits,
+    ) -> anyhow::Result<Admission> {
+        self.admit_within(record, expires_at, limits).await
+    }
+
+    async fn usage(&self, owner: &Owner, now: DateTime<Utc>) -> anyhow::Result<Usage> {
+        self.usage_at(owner, now).await
+    }
+
     async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", s(id.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .context("DynamoDB DeleteItem")?;
-        Ok(out.attributes.is_some())
+        self.delete_counted(id).await
     }
 
     async fn keep(&self, id: FileId) -> anyhow::Result<Transition> {
@@ -368,13 +363,13 @@ impl Catalog for DynamoCatalog {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
-fn status_of(item: &Item) -> Option<Status> {
+pub(super) fn status_of(item: &Item) -> Option<Status> {
     item.get("status")?.as_s().ok()?.parse().ok()
 }
 
-fn number(item: &Item, name: &str) -> Option<i64> {
+pub(super) fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
@@ -386,6 +381,34 @@ enum Listing<'a> {
 }
 
 impl DynamoCatalog {
+    /// The file's item as stored, read strongly consistent.
+    pub(super) async fn item(&self, id: FileId) -> anyhow::Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("DynamoDB GetItem")?;
+        Ok(out.item)
+    }
+
+    /// Deletes the file's item alone (files that count toward no usage).
+    pub(super) async fn delete_item(&self, id: FileId) -> anyhow::Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .context("DynamoDB DeleteItem")?;
+        Ok(out.attributes.is_some())
+    }
+
     /// Up to `n` records of `scope` (of `status`, if given), newest first, older than `after`,
     /// reading at most `reads` records; when it stopped at that bound, the last id read.
     async fn find(
@@ -425,7 +448,7 @@ impl DynamoCatalog {
             let ids = self.ids(listing, from, oldest_first, want).await?;
             let Some(&last) = ids.last() else { return Ok((found, None)) };
             read += ids.len();
-            for item in self.batch_get(&ids).await?.iter().filter(|i| keep(i)) {
+            for item in self.batch_get(&ids, false).await?.iter().filter(|i| keep(i)) {
                 found.push(from_item(item)?);
             }
             from = Some(last);
@@ -488,11 +511,12 @@ impl DynamoCatalog {
     }
 
     /// The items of `ids`, in that order; ids whose item is gone meanwhile are skipped.
-    async fn batch_get(&self, ids: &[FileId]) -> anyhow::Result<Vec<Item>> {
+    pub(super) async fn batch_get(&self, ids: &[FileId], consistent: bool) -> anyhow::Result<Vec<Item>> {
         let mut by_id = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_GET) {
             let keys = chunk.iter().map(|id| HashMap::from([("id".to_owned(), s(id.to_string()))])).collect();
-            let mut request = Some(KeysAndAttributes::builder().set_keys(Some(keys)).build()?);
+            let mut request =
+                Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(consistent).build()?);
             // DynamoDB may hand back part of a batch as unprocessed: ask again for the rest.
             while let Some(keys) = request.take() {
                 let out = self

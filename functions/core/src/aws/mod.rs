@@ -8,6 +8,7 @@ mod presign;
 mod s3;
 mod sqs;
 mod tls;
+mod usage;
 
 use anyhow::Context;
 
