@@ -8,7 +8,7 @@ use crate::harness as local;
 use std::time::{Duration, Instant};
 
 use local::{Stack, client, get_file, put, request_upload, temp_dir, until_final, upload};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn upload_put_and_see_it_processed() {
@@ -487,4 +487,40 @@ async fn a_burst_of_huge_images_is_processed_within_the_stacks_memory() {
     println!("local stack peak RSS after 9 huge PNGs: {} MiB", peak >> 20);
     assert!(peak < 300 << 20, "the stack peaked at {} MiB (goal: under 300 MiB)", peak >> 20);
     stack.stop();
+}
+
+#[tokio::test]
+async fn at_the_quota_concurrent_slot_requests_admit_exactly_the_room_left() {
+    let data = temp_dir("quota");
+    let stack = Stack::start(&data, &[], &[("MAX_PENDING_PER_USER", "3")]);
+    let alice = stack.sign_in(&client(), "alice").await;
+    request_upload(&alice, "first.txt", "text/plain", 5).await;
+    // Two slots left, ten asked for at once: exactly two are given.
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let alice = alice.clone();
+            tokio::spawn(async move {
+                let body = json!({"filename": format!("f{i}.txt"), "content_type": "text/plain", "size": 5});
+                let resp = alice.post("/upload").json(&body).send().await.unwrap();
+                let (status, retry) = (resp.status().as_u16(), resp.headers().get("retry-after").cloned());
+                let body: Value = resp.json().await.unwrap();
+                (status, retry, body)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|(s, ..)| *s == 201).count(), 2, "{answers:?}");
+    for (status, retry, body) in answers.iter().filter(|(s, ..)| *s != 201) {
+        assert_eq!((*status, body["error"]["code"].as_str()), (429, Some("quota_exceeded")), "{body}");
+        assert_eq!((body["error"]["limit"].as_u64(), body["error"]["usage"]["pending"].as_u64()), (Some(3), Some(3)));
+        assert_eq!(retry.as_ref().map(|v| v.to_str().unwrap()), Some("60"));
+    }
+    assert_eq!(alice.get_json("/usage", 200).await["pending"], 3);
+    let listed = alice.get_json("/files", 200).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3, "the refused wrote nothing");
+    stack.stop();
+    std::fs::remove_dir_all(data).unwrap();
 }
