@@ -39,8 +39,9 @@ pub async fn usage_follows_random_sequences(cat: Arc<dyn Catalog>, steps: usize)
     use picasso::catalog::{Claim, Lease, Outcome};
     let owner = Owner::parse(&format!("random-{}", uuid::Uuid::new_v4())).unwrap();
     let limits = Limits { pending: Some(4), bytes: Some(60) };
-    // Each file admitted and not deleted, and whether it is final.
+    // Each file admitted and not deleted, and whether it is final; and those whose slot expired.
     let mut live: Vec<(FileRecord, bool)> = Vec::new();
+    let mut expired: Vec<FileRecord> = Vec::new();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = |n: u64| {
         seed ^= seed << 13;
@@ -53,7 +54,7 @@ pub async fn usage_follows_random_sequences(cat: Arc<dyn Catalog>, steps: usize)
             pending: live.iter().filter(|(_, done)| !done).count() as u64,
             bytes: live.iter().map(|(r, _)| r.size.bytes()).sum(),
         };
-        match next(4) {
+        match next(5) {
             0 | 1 => {
                 let r = file(&owner, 1 + next(20));
                 let expires = if next(5) == 0 { now() } else { now() + Duration::from_secs(3600) };
@@ -64,8 +65,10 @@ pub async fn usage_follows_random_sequences(cat: Arc<dyn Catalog>, steps: usize)
                 };
                 assert_eq!(got, want);
                 // One made already expired counts for nothing from now on.
-                if got == Admission::Admitted && expires > now() {
-                    live.push((r, false));
+                match got {
+                    Admission::Admitted if expires > now() => live.push((r, false)),
+                    Admission::Admitted => expired.push(r),
+                    Admission::Refused(..) => {}
                 }
             }
             2 if !live.is_empty() => {
@@ -79,6 +82,11 @@ pub async fn usage_follows_random_sequences(cat: Arc<dyn Catalog>, steps: usize)
             }
             3 if !live.is_empty() => {
                 let (r, _) = live.remove(next(live.len() as u64) as usize);
+                assert!(cat.delete(r.id).await.unwrap());
+            }
+            // Deleting a file whose slot expired (before DynamoDB's TTL dropped it) gives back nothing more.
+            4 if !expired.is_empty() => {
+                let r = expired.remove(next(expired.len() as u64) as usize);
                 assert!(cat.delete(r.id).await.unwrap());
             }
             _ => {}

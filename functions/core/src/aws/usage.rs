@@ -169,8 +169,11 @@ impl DynamoCatalog {
             let size = number(&item, "size").and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
             let Some(owner) = owner else { return self.delete_item(id).await };
             let held = self.held(&owner).await?;
-            // Files from before usage was counted are not in it: nothing to give back.
-            if held.version == 0 || held.bytes < size {
+            // An expired slot already gave its bytes back once settled (only its slot says
+            // it has not), and files from before usage was counted are not in it.
+            let expired = number(&item, "expires_at").is_some_and(|e| e <= crate::domain::now().timestamp());
+            let counted = !expired || held.slots.contains_key(&id.to_string());
+            if held.version == 0 || !counted || held.bytes < size {
                 return self.delete_item(id).await;
             }
             let update = self.usage_update(&owner, &held, held.bytes - size, None, &[id.to_string()]).build()?;
