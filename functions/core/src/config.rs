@@ -176,4 +176,21 @@ mod tests {
         let e = cfg(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("MULTIPART_THRESHOLD", "6000000000")]).unwrap_err();
         assert!(e.to_string().contains("MULTIPART_THRESHOLD"), "{e}");
     }
+
+    #[test]
+    fn per_user_limits_default_to_100_slots_and_any_bytes_and_may_be_lifted() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("TABLE_NAME", "t"), ("BUCKET_NAME", "b")];
+            all.extend_from_slice(pairs);
+            cfg(&all)
+        };
+        let l = with(&[]).unwrap().limits;
+        assert_eq!((l.pending, l.bytes), (Some(DEFAULT_MAX_PENDING_PER_USER), None));
+        let l = with(&[("MAX_PENDING_PER_USER", "unlimited"), ("MAX_BYTES_PER_USER", "1000")]).unwrap().limits;
+        assert_eq!((l.pending, l.bytes), (None, Some(1000)));
+        for bad in ["0", "-1", "many"] {
+            let e = with(&[("MAX_PENDING_PER_USER", bad)]).unwrap_err();
+            assert!(e.to_string().contains("MAX_PENDING_PER_USER"), "{e}");
+        }
+    }
 }
