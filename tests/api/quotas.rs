@@ -135,6 +135,7 @@ async fn memory_and_sqlite_admit_one_of_two_at_the_limit_and_count_exactly() {
     let memory: Arc<dyn Catalog> = Arc::new(picasso::memory::MemoryCatalog::default());
     for cat in [memory, sqlite] {
         quota::one_of_two_at_the_limit(cat.clone()).await;
+        quota::a_burst_within_the_limit_is_all_admitted(cat.clone(), 20).await;
         quota::usage_follows_random_sequences(cat, 60).await;
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -24,3 +24,9 @@ async fn two_requests_at_the_limit_admit_exactly_one() {
 async fn usage_follows_random_creates_finishes_deletes_and_expiries() {
     quota::usage_follows_random_sequences(catalog().await, 40).await;
 }
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
+async fn twenty_slots_asked_at_once_are_all_admitted() {
+    quota::a_burst_within_the_limit_is_all_admitted(catalog().await, 20).await;
+}

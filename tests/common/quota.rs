@@ -98,3 +98,24 @@ pub async fn usage_follows_random_sequences(cat: Arc<dyn Catalog>, steps: usize)
         assert_eq!(cat.usage(&owner, now()).await.unwrap(), expected);
     }
 }
+
+/// Many slots asked for at once by one user, within the limit: all admitted, none lost to the
+/// contention on the owner's usage (a browser sending a folder of files).
+pub async fn a_burst_within_the_limit_is_all_admitted(cat: Arc<dyn Catalog>, n: usize) {
+    let owner = Owner::parse(&format!("burst-{}", uuid::Uuid::new_v4())).unwrap();
+    let limits = Limits { pending: Some(n as u64), bytes: None };
+    let files: Vec<FileRecord> = (0..n).map(|_| file(&owner, 3)).collect();
+    let later = now() + Duration::from_secs(3600);
+    let tasks: Vec<_> = files
+        .iter()
+        .cloned()
+        .map(|r| {
+            let cat = cat.clone();
+            tokio::spawn(async move { cat.admit(&r, later, &limits).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), Admission::Admitted);
+    }
+    assert_eq!(cat.usage(&owner, now()).await.unwrap(), Usage { pending: n as u64, bytes: 3 * n as u64 });
+}

@@ -25,8 +25,9 @@ use crate::domain::{FileId, FileRecord, Owner};
 const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
 /// Slots kept before they are settled: the usage item stays under 1 KB (one write unit).
 const SETTLE_AT: usize = 8;
-/// Writers of one owner's usage that collide retry this many times.
-const ATTEMPTS: usize = 10;
+/// Writers of one owner's usage that collide retry this many times, after a random pause
+/// that grows (a browser sending a folder asks for many slots at once).
+const ATTEMPTS: u32 = 40;
 
 fn usage_key(owner: &Owner) -> HashMap<String, AttributeValue> {
     HashMap::from([("id".to_owned(), s(format!("usage#{owner}")))])
@@ -120,7 +121,8 @@ impl DynamoCatalog {
             .set_item(Some(to_item(record, expires_at)))
             .condition_expression("attribute_not_exists(id)")
             .build()?;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            pause(attempt).await;
             let held = self.held(owner).await?;
             // Every slot counted as pending, every byte kept: more than the truth, so a file
             // that fits this fits. Settling (a read per slot) waits for a limit or a crowd.
@@ -163,7 +165,8 @@ impl DynamoCatalog {
 
     /// A delete that gives the file's bytes (and its slot, if pending) back, in one step.
     pub(super) async fn delete_counted(&self, id: FileId) -> anyhow::Result<bool> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            pause(attempt).await;
             let Some(item) = self.item(id).await? else { return Ok(false) };
             let owner = item.get("owner").and_then(|v| v.as_s().ok()).and_then(|o| Owner::parse(o));
             let size = number(&item, "size").and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
@@ -246,6 +249,16 @@ impl DynamoCatalog {
                 _ => Err(anyhow::Error::new(e).context("DynamoDB TransactWriteItems")),
             },
         }
+    }
+}
+
+/// Before a retry: a random pause of up to 5 ms, doubling each attempt up to 160 ms, so
+/// writers that collided do not collide again.
+async fn pause(attempt: u32) {
+    if attempt > 0 {
+        let most = 5u64 << attempt.min(5);
+        let ms = (uuid::Uuid::new_v4().as_u128() % u128::from(most)) as u64 + 1;
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }
 
