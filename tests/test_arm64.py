@@ -22,11 +22,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
 import pytest
+from lambda_events import acknowledge, api_event, sqs_batch
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
 FIXTURES = ROOT / "tests" / "fixtures"
 
 for var in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL", "ARM64_BUILD", "ARM64_SYSROOT"):
@@ -150,32 +149,17 @@ def functions():
             api.server.shutdown()
 
 
-def api_event(method: str, path: str, body: dict | None = None) -> dict:
-    """An HTTP API event shaped like events/*.json, with that file's caller."""
-    event = json.loads((EVENTS / "list.json").read_text())
-    event.update(routeKey=f"{method} {path}", rawPath=path, rawQueryString="", queryStringParameters=None,
-                 body=json.dumps(body) if body is not None else None, isBase64Encoded=False)
-    event["requestContext"]["http"].update(method=method, path=path)
-    return event
-
-
 def deliver_to(processor: RuntimeApi, ids: set[str]) -> None:
     """SQS batches from the emulator's queue to the processor, as Lambda's poller does, until
     a notification of each of `ids` has been handled."""
-    sqs = boto3.client("sqs")
-    template = json.loads((EVENTS / "sqs-s3-batch.json").read_text())["Records"][0]
     seen: set[str] = set()
     for _ in range(30):
-        msgs = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10,
-                                   WaitTimeSeconds=1).get("Messages", [])
-        if not msgs:
+        batch = sqs_batch()
+        if not batch:
             continue
-        batch = {"Records": [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"],
-                                  body=m["Body"], md5OfBody=m["MD5OfBody"]) for m in msgs]}
         assert processor.invoke(batch) == {"batchItemFailures": []}
-        for m in msgs:
-            sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
-            seen |= {i for i in ids if i in m["Body"]}
+        acknowledge(batch)
+        seen |= {i for i in ids for r in batch["Records"] if i in r["body"]}
         if seen == ids:
             return
     pytest.fail(f"no notification of {ids - seen} arrived")

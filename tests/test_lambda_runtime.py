@@ -13,8 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
+from lambda_events import acknowledge, api_event, sqs_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -65,29 +65,8 @@ def invoke():
         log.close()
 
 
-def api_event(method: str, path: str, body: dict | None = None, query: str = "", claims_of: str = "list.json") -> dict:
-    """An API Gateway HTTP API event shaped like events/*.json (with the caller of `claims_of`)."""
-    event = json.loads((EVENTS / claims_of).read_text())
-    event.update(routeKey=f"{method} {path}", rawPath=path, rawQueryString=query,
-                 queryStringParameters=dict(p.split("=", 1) for p in query.split("&") if p) or None,
-                 body=json.dumps(body) if body is not None else None, isBase64Encoded=False)
-    event["requestContext"]["http"].update(method=method, path=path)
-    return event
-
-
 def body(resp: dict) -> dict:
     return json.loads(resp["body"])
-
-
-def sqs_batch() -> dict | None:
-    """One batch from the queue, as Lambda's SQS poller would deliver it."""
-    sqs = boto3.client("sqs")
-    msgs = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    if not msgs:
-        return None
-    template = json.loads((EVENTS / "sqs-s3-batch.json").read_text())["Records"][0]
-    return {"Records": [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"],
-                             body=m["Body"], md5OfBody=m["MD5OfBody"]) for m in msgs]}
 
 
 def test_the_readmes_commands_from_the_root(invoke):
@@ -154,9 +133,7 @@ def test_an_upload_through_all_three_functions(invoke):
         if batch:
             failures = invoke("processor", batch)["batchItemFailures"]
             assert failures == [], failures
-            sqs = boto3.client("sqs")
-            for r in batch["Records"]:
-                sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=r["receiptHandle"])
+            acknowledge(batch)
     assert got["processed"] is True and got["size"] == len(data)
     listed = body(list_fn(api_event("GET", "/files", query="status=processed&limit=1000")))
     assert file["id"] in [f["id"] for f in listed["items"]]

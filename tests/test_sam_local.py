@@ -18,8 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
+from lambda_events import acknowledge, api_event, sqs_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -80,15 +80,6 @@ def test_each_function_with_its_events(sam_invoke):
     assert set(swept) == {"expired_leases", "arrived", "waiting"}, swept
 
 
-def api_event(method: str, path: str, body: dict | None = None) -> dict:
-    """An API Gateway HTTP API event like events/*.json, with alice's authorizer claims."""
-    event = json.loads((EVENTS / "upload-valid.json").read_text())
-    event.update(routeKey=f"{method} {path}", rawPath=path, rawQueryString="", queryStringParameters=None,
-                 body=json.dumps(body) if body is not None else None, isBase64Encoded=False)
-    event["requestContext"]["http"].update(method=method, path=path)
-    return event
-
-
 def test_an_upload_through_the_three_functions_in_containers(sam_invoke):
     data = b"id,name\n1,picasso\n" * 50
     resp = sam_invoke("UploadFunction", api_event("POST", "/upload", {"filename": "t.csv", "content_type": "text/csv", "size": len(data)}))
@@ -144,15 +135,10 @@ def call(base: str, method: str, path: str, token: str | None, payload: dict | N
 
 def deliver(sam_invoke) -> None:
     """The notifications the emulator's queue holds, to the processor, as Lambda's poller would."""
-    sqs = boto3.client("sqs")
-    template = json.loads((EVENTS / "sqs-s3-batch.json").read_text())["Records"][0]
-    msgs = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    if msgs:
-        batch = {"Records": [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"])
-                             for m in msgs]}
+    batch = sqs_batch()
+    if batch:
         assert sam_invoke("ProcessorFunction", batch) == {"batchItemFailures": []}
-        for m in msgs:
-            sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+        acknowledge(batch)
 
 
 def test_an_upload_through_sam_local_start_api(start_api, sam_invoke):

@@ -41,8 +41,9 @@ impl FileId {
         ObjectKey { id: self, layout: KeyLayout::Spread }
     }
 
-    /// Two hex digits from the random end of the id: 256 prefixes that S3 partitions apart.
-    fn spread(self) -> String {
+    /// The id's last two hex digits, from its random end: 256 ways to spread files apart (S3
+    /// prefixes, the catalog's open index).
+    pub fn spread(self) -> String {
         format!("{:02x}", self.0.as_bytes()[15])
     }
 }

@@ -39,12 +39,6 @@ fn shard_of(id: FileId) -> char {
     id.to_string().chars().last().unwrap_or('0')
 }
 
-/// The open index's partition of a file: the last two hex digits of its id.
-fn open_of(id: FileId) -> String {
-    let id = id.to_string();
-    id[id.len() - 2..].to_owned()
-}
-
 pub struct DynamoCatalog {
     pub(super) client: aws_sdk_dynamodb::Client,
     pub(super) table: String,
@@ -82,7 +76,7 @@ pub(super) fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<Stri
     let h = shard_of(r.id);
     item.insert("shard".into(), s(format!("file#{h}")));
     if !r.status.is_final() {
-        item.insert("open".into(), s(open_of(r.id)));
+        item.insert("open".into(), s(r.id.spread()));
     }
     if let Some(t) = &r.processed_at {
         item.insert("processed_at".into(), s(rfc3339(t)));
@@ -383,11 +377,16 @@ enum Listing<'a> {
 impl DynamoCatalog {
     /// The file's item as stored, read strongly consistent.
     pub(super) async fn item(&self, id: FileId) -> anyhow::Result<Option<Item>> {
+        self.item_at(HashMap::from([("id".to_owned(), s(id.to_string()))])).await
+    }
+
+    /// The item of `key` (a file's or an owner's usage), read strongly consistent.
+    pub(super) async fn item_at(&self, key: Item) -> anyhow::Result<Option<Item>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", s(id.to_string()))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await

@@ -12,14 +12,13 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::dynamo::{DynamoCatalog, Item, number, s, status_of, to_item};
 use crate::catalog::{Admission, Limits, Usage};
-use crate::domain::{FileId, FileRecord, Owner};
+use crate::domain::{FileId, FileRecord, Owner, Status};
 
 /// A missing file younger than this may be one whose creation is committing right now.
 const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
@@ -53,16 +52,7 @@ struct Settled {
 
 impl DynamoCatalog {
     async fn held(&self, owner: &Owner) -> anyhow::Result<Held> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(usage_key(owner)))
-            .consistent_read(true)
-            .send()
-            .await
-            .context("DynamoDB GetItem (usage)")?;
-        let item = out.item.unwrap_or_default();
+        let item = self.item_at(usage_key(owner)).await?.unwrap_or_default();
         let slots = match item.get("slots") {
             Some(AttributeValue::M(m)) => {
                 m.iter().filter_map(|(id, size)| Some((id.clone(), size.as_n().ok()?.parse().ok()?))).collect()
@@ -85,15 +75,15 @@ impl DynamoCatalog {
             .collect();
         let mut settled = Settled { usage: Usage { pending: 0, bytes: held.bytes }, dropped: Vec::new() };
         for (id, &size) in &held.slots {
-            let gone = match files.get(id) {
+            let file = files.get(id);
+            let gone = match file {
                 None => FileId::parse(id).is_none_or(|f| f.created_at() < now - IN_FLIGHT),
                 Some(item) => number(item, "expires_at").is_some_and(|e| e <= now.timestamp()),
             };
-            let finished = files.get(id).is_some_and(|item| status_of(item).is_some_and(|s| s.is_final()));
             if gone {
                 settled.usage.bytes = settled.usage.bytes.saturating_sub(size);
-                settled.dropped.push(id.clone());
-            } else if finished {
+            }
+            if gone || file.and_then(status_of).is_some_and(Status::is_final) {
                 settled.dropped.push(id.clone());
             } else {
                 settled.usage.pending += 1;
