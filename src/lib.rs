@@ -4,7 +4,10 @@
 pub mod auth;
 pub mod delivery;
 pub mod hosts;
+pub mod live;
+pub mod notify;
 pub mod objects;
+pub mod outbox;
 pub mod private_file;
 pub mod server;
 pub mod sqlite;
@@ -55,6 +58,8 @@ pub struct Options {
     pub timeouts: server::Timeouts,
     /// Who may call the API: the built-in dev issuer's tokens, a real issuer's, or anyone.
     pub auth: AuthMode,
+    /// Where committed changes are posted, signed (none by default).
+    pub webhook: Option<notify::Webhook>,
 }
 
 pub struct Running {
@@ -139,6 +144,13 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let redeliver = Arc::new(ChannelRedeliver(events.clone()));
     let sweeper = Sweeper::from_config(catalog.clone(), store.clone(), redeliver, &config);
     let auth = Auth::start(&opts.auth, &opts.data_dir, &base_url(api_addr), &config).await?;
+    let identity = picasso::identity::Identity {
+        auth: auth.authenticator.clone(),
+        admin_group: config.admin_group.as_str().into(),
+    };
+    let dispatched = notify::spawn(catalog.outbox(), opts.webhook.clone())?;
+    let (shutdown, stopped) = watch::channel(false);
+    let live = live::Live { identity, outbox: catalog.outbox(), dispatched, stopped: stopped.clone() };
     let state = AppState::new(catalog.clone(), s3.clone(), store, config, auth.authenticator);
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
@@ -147,6 +159,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let metrics = prometheus()?;
     let api = picasso::api::router(state)
         .merge(auth.routes)
+        .merge(live::routes(live))
         .route("/metrics", get(move || std::future::ready(metrics.render_response())))
         .route("/", get(|| async { Html(include_str!("web/index.html")) }))
         .layer(cors);
@@ -156,7 +169,6 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     } else {
         api
     };
-    let (shutdown, stopped) = watch::channel(false);
     let t = opts.timeouts;
     let servers = vec![
         server::serve(s3_listener, storage::router(builder.build(), origins), t, stopped.clone()),

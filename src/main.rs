@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use picasso::domain::Owner;
+use picasso::notify::webhook::{Backoff, Sender, WebhookSecret, WebhookUrl};
 use picasso_local::auth::{AuthMode, ExternalIssuer};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -58,6 +59,27 @@ struct Args {
     /// the address may then sign in as anyone, admins included.
     #[arg(long, env = "PICASSO_ALLOW_REMOTE_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     allow_remote_dev: bool,
+    /// Post every published event to this URL, signed per Standard Webhooks (https, or http
+    /// to this machine); needs --webhook-secret.
+    #[arg(long, env = "PICASSO_WEBHOOK_URL", value_name = "URL", requires = "webhook_secret")]
+    webhook_url: Option<String>,
+    /// The webhooks' signing secret, `whsec_` and base64 (as Standard Webhooks libraries take it).
+    #[arg(
+        long,
+        env = "PICASSO_WEBHOOK_SECRET",
+        value_name = "whsec_…",
+        requires = "webhook_url",
+        hide_env_values = true
+    )]
+    webhook_secret: Option<String>,
+    /// Milliseconds before a failed webhook is tried again, doubling after each failure (up to
+    /// six hours), for at least a day.
+    #[arg(long, env = "PICASSO_WEBHOOK_BACKOFF_MS", default_value_t = 60_000)]
+    webhook_backoff_ms: u64,
+    /// Which events webhooks carry: a comma-separated list of created, processed, failed,
+    /// deleted (or all). `GET /events` carries all four.
+    #[arg(long, env = "PICASSO_EVENT_TYPES", default_value = "processed,failed,deleted")]
+    event_types: String,
     /// Milliseconds --jwt-issuer's keys are used before they are fetched again (keys the
     /// issuer no longer publishes then stop verifying).
     #[arg(long, env = "PICASSO_JWKS_MAX_AGE_MS", default_value_t = 3_600_000, hide = true)]
@@ -136,6 +158,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if auth == AuthMode::Off { "--no-auth" } else { "the built-in dev issuer" }
         );
     }
+    let types = picasso::change::EventTypes::parse(&args.event_types)
+        .map_err(|e| anyhow::anyhow!("--event-types {:?}: {e}", args.event_types))?;
+    let webhook = match (&args.webhook_url, &args.webhook_secret) {
+        (Some(url), Some(secret)) => Some(picasso_local::notify::Webhook {
+            sender: Sender::new(
+                WebhookUrl::parse(url).map_err(|e| anyhow::anyhow!("--webhook-url: {e}"))?,
+                WebhookSecret::parse(secret).map_err(|e| anyhow::anyhow!("--webhook-secret: {e}"))?,
+            ),
+            backoff: Backoff::from_first(Duration::from_millis(args.webhook_backoff_ms)),
+            types,
+        }),
+        _ => None,
+    };
     let opts = picasso_local::Options {
         host: args.host,
         port: args.port,
@@ -150,6 +185,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             idle: Duration::from_millis(args.idle_timeout_ms),
         },
         auth: auth.clone(),
+        webhook: webhook.clone(),
     };
     // Listening for Ctrl-C (and SIGTERM) before saying "Ready": a signal sent as soon as the
     // banner is read must stop the stack cleanly, not kill it.
@@ -190,6 +226,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "Anyone on the network may sign in as anyone, admins included.",
         ]);
     }
+    if let Some(w) = &webhook {
+        println!("Webhooks: {} (signed, Standard Webhooks)", w.sender.url());
+    }
+    println!("Live events: GET /events (Server-Sent Events)");
     if args.no_processing {
         println!("Processing: off (uploads stay pending until a start with processing on)");
     }

@@ -2,12 +2,13 @@
 //! (conditional transitions, newest-first pages by id in O(page), status filter).
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use picasso::change::Change;
 use picasso::domain::{
     Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey,
     Owner, Status, rfc3339,
@@ -15,12 +16,18 @@ use picasso::domain::{
 use picasso::integrity::Sha256Digest;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::outbox::{self, Outbox};
+
 /// One connection: each statement takes microseconds, so a mutex beats a pool here,
-/// and running it inline beats a hop to a blocking thread.
-pub struct SqliteCatalog(Mutex<Connection>);
+/// and running it inline beats a hop to a blocking thread. Every committed change that is
+/// an event is written to the `outbox` table in the same transaction (see `outbox.rs`).
+pub struct SqliteCatalog {
+    conn: Arc<Mutex<Connection>>,
+    outbox: Arc<Outbox>,
+}
 
 const COLUMNS: &str = "id, filename, content_type, size, status, uploaded_at, processed_at, error_code, error_message, \
-     sha256, detected_type, metadata, thumbnail, attempts, owner, checksum_sha256, upload_id, part_size, key_layout";
+     sha256, detected_type, metadata, thumbnail, attempts, owner, checksum_sha256, upload_id, part_size, key_layout, version";
 
 impl SqliteCatalog {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -60,6 +67,7 @@ impl SqliteCatalog {
             ("upload_id", "upload_id TEXT"),
             ("part_size", "part_size INTEGER"),
             ("key_layout", "key_layout TEXT"),
+            ("version", "version INTEGER NOT NULL DEFAULT 1"),
         ] {
             let has: bool =
                 conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1", [column], |r| {
@@ -74,18 +82,46 @@ impl SqliteCatalog {
             "CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, id) WHERE owner IS NOT NULL;
              CREATE INDEX IF NOT EXISTS files_by_owner_status ON files (owner, status, id) WHERE owner IS NOT NULL;",
         )?;
-        Ok(Self(Mutex::new(conn)))
+        outbox::create(&conn)?;
+        let conn = Arc::new(Mutex::new(conn));
+        Ok(Self { outbox: Arc::new(Outbox::new(conn.clone())), conn })
+    }
+
+    /// The events this catalog's changes wrote, for their dispatcher and the live channel.
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `op` on file `id` in one transaction that also records the change it made, when
+    /// that change is an event: committed together or not at all.
+    fn changing<T>(&self, id: FileId, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let old = select(&tx, id)?;
+        let out = op(&tx)?;
+        let new = select(&tx, id)?;
+        let change = Change::between(old.as_ref(), new.as_ref(), picasso::domain::now());
+        if let Some(change) = &change {
+            outbox::append(&tx, change)?;
+        }
+        tx.commit()?;
+        drop(conn);
+        if change.is_some() {
+            self.outbox.changed.notify_one();
+        }
+        Ok(out)
     }
 
     /// Only one process owns a data directory, so at start-up the leases of the last run
     /// died with it: their files go back to `pending` (the sweeper delivers them again).
     pub fn release_dead_leases(&self) -> anyhow::Result<usize> {
         Ok(self.conn().execute(
-            "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL WHERE status = 'processing'",
+            "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL, version = version + 1
+             WHERE status = 'processing'",
             [],
         )?)
     }
@@ -95,23 +131,23 @@ impl SqliteCatalog {
     pub fn purge_expired(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(ObjectKey, String)>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let uploads = tx
-            .prepare_cached(
-                "SELECT id, upload_id, key_layout FROM files
-                 WHERE status = 'pending' AND expires_at < ?1 AND upload_id IS NOT NULL",
-            )?
-            .query_map(params![now.timestamp()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-            })?
+        let expired = tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE status = 'pending' AND expires_at < ?1"))?
+            .query_map(params![now.timestamp()], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        tx.execute("DELETE FROM files WHERE status = 'pending' AND expires_at < ?1", params![now.timestamp()])?;
+        // Gone as if deleted: consumers hear of it like any deletion.
+        for r in &expired {
+            tx.execute("DELETE FROM files WHERE id = ?1", [r.id.to_string()])?;
+            if let Some(change) = Change::between(Some(r), None, now) {
+                outbox::append(&tx, &change)?;
+            }
+        }
         tx.commit()?;
-        let key =
-            |id: &str, layout: Option<&str>| Some(ObjectKey::of(FileId::parse(id)?, KeyLayout::from_stored(layout)));
-        Ok(uploads
-            .into_iter()
-            .filter_map(|(id, upload, layout)| Some((key(&id, layout.as_deref())?, upload)))
-            .collect())
+        drop(conn);
+        if !expired.is_empty() {
+            self.outbox.changed.notify_one();
+        }
+        Ok(expired.into_iter().filter_map(|r| Some((r.key(), r.multipart?.upload_id))).collect())
     }
 
     /// Bulk insert in one transaction, for seeding large catalogs in benchmarks.
@@ -131,8 +167,8 @@ impl SqliteCatalog {
 
 const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
      error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner,
-     checksum_sha256, upload_id, part_size, key_layout)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+     checksum_sha256, upload_id, part_size, key_layout, version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -160,6 +196,7 @@ fn insert_with(
         r.multipart.as_ref().map(|m| m.upload_id.as_str()),
         r.multipart.as_ref().map(|m| m.part_size as i64),
         r.key_layout.stored(),
+        r.version as i64,
     ])
 }
 
@@ -204,7 +241,14 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
             _ => None,
         },
         key_layout: KeyLayout::from_stored(row.get::<_, Option<String>>(18)?.as_deref()),
+        version: row.get::<_, i64>(19)? as u64,
     })
+}
+
+fn select(conn: &Connection, id: FileId) -> rusqlite::Result<Option<FileRecord>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?
+        .query_row([id.to_string()], from_row)
+        .optional()
 }
 
 /// The owner's files by the rules of `Limits`: a slot past its expiry counts for nothing
@@ -222,8 +266,7 @@ fn usage_with(conn: &Connection, owner: &Owner, now: DateTime<Utc>) -> rusqlite:
 #[async_trait]
 impl Catalog for SqliteCatalog {
     async fn insert(&self, record: &FileRecord, expires_at: DateTime<Utc>) -> anyhow::Result<()> {
-        let conn = self.conn();
-        insert_with(&mut conn.prepare_cached(INSERT)?, record, expires_at)?;
+        self.changing(record.id, |tx| insert_with(&mut tx.prepare_cached(INSERT)?, record, expires_at))?;
         Ok(())
     }
 
@@ -233,16 +276,17 @@ impl Catalog for SqliteCatalog {
         expires_at: DateTime<Utc>,
         limits: &Limits,
     ) -> anyhow::Result<Admission> {
-        // One connection behind a mutex: the count and the insert are one step.
-        let conn = self.conn();
-        if let Some(owner) = &record.owner {
-            let usage = usage_with(&conn, owner, record.uploaded_at)?;
-            if let Some(over) = limits.broken_by(usage, record.size.bytes()) {
-                return Ok(Admission::Refused(over, usage));
+        // One transaction on one connection: the count and the insert are one step.
+        self.changing(record.id, |tx| {
+            if let Some(owner) = &record.owner {
+                let usage = usage_with(tx, owner, record.uploaded_at)?;
+                if let Some(over) = limits.broken_by(usage, record.size.bytes()) {
+                    return Ok(Admission::Refused(over, usage));
+                }
             }
-        }
-        insert_with(&mut conn.prepare_cached(INSERT)?, record, expires_at)?;
-        Ok(Admission::Admitted)
+            insert_with(&mut tx.prepare_cached(INSERT)?, record, expires_at)?;
+            Ok(Admission::Admitted)
+        })
     }
 
     async fn usage(&self, owner: &Owner, now: DateTime<Utc>) -> anyhow::Result<Usage> {
@@ -250,9 +294,7 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?;
-        Ok(stmt.query_row([id.to_string()], from_row).optional()?)
+        Ok(select(&self.conn(), id)?)
     }
 
     async fn newest(
@@ -284,23 +326,21 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
-        let conn = self.conn();
-        let n = conn
-            .prepare_cached(
-                "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL,
-                   attempts = attempts + 1
-                 WHERE id = ?1 AND (status = 'pending' OR (status = 'processing' AND lease_until < ?4))",
-            )?
-            .execute(params![
-                id.to_string(),
-                lease.token.to_string(),
-                lease.until.timestamp_millis(),
-                now.timestamp_millis()
-            ])?;
-        let record = conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE id = ?1"))?
-            .query_row([id.to_string()], from_row)
-            .optional()?;
+        let (n, record) = self.changing(id, |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL,
+                       attempts = attempts + 1, version = version + 1
+                     WHERE id = ?1 AND (status = 'pending' OR (status = 'processing' AND lease_until < ?4))",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    lease.token.to_string(),
+                    lease.until.timestamp_millis(),
+                    now.timestamp_millis()
+                ])?;
+            Ok((n, select(tx, id)?))
+        })?;
         Ok(match (n, record) {
             (_, None) => Claim::Missing,
             (1, Some(r)) => Claim::Claimed(r),
@@ -318,11 +358,11 @@ impl Catalog for SqliteCatalog {
     ) -> anyhow::Result<Transition> {
         let f = outcome.failure();
         let a = outcome.analysis();
-        let n = self
-            .conn()
-            .prepare_cached(
+        let n = self.changing(id, |tx| {
+            tx.prepare_cached(
                 "UPDATE files SET status = ?3, processed_at = ?4, error_code = ?5, error_message = ?6,
-                   sha256 = ?7, detected_type = ?8, metadata = ?9, thumbnail = ?10, lease_token = NULL, lease_until = NULL
+                   sha256 = ?7, detected_type = ?8, metadata = ?9, thumbnail = ?10, lease_token = NULL,
+                   lease_until = NULL, version = version + 1
                  WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
             )?
             .execute(params![
@@ -336,7 +376,8 @@ impl Catalog for SqliteCatalog {
                 a.map(|a| a.detected_type.as_str()),
                 a.map(|a| serde_json::Value::Object(a.metadata.clone()).to_string()),
                 a.and_then(|a| a.thumbnail.as_deref()),
-            ])?;
+            ])
+        })?;
         Ok(applied(n))
     }
 
@@ -344,15 +385,17 @@ impl Catalog for SqliteCatalog {
         let n = self
             .conn()
             .prepare_cached(
-                "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL, expires_at = ?3
-                 WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
+                "UPDATE files SET status = 'pending', lease_token = NULL, lease_until = NULL, expires_at = ?3,
+               version = version + 1
+             WHERE id = ?1 AND status = 'processing' AND lease_token = ?2",
             )?
             .execute(params![id.to_string(), lease.token.to_string(), expires_at.timestamp()])?;
         Ok(applied(n))
     }
 
     async fn delete(&self, id: FileId) -> anyhow::Result<bool> {
-        let n = self.conn().prepare_cached("DELETE FROM files WHERE id = ?1")?.execute([id.to_string()])?;
+        let n =
+            self.changing(id, |tx| tx.prepare_cached("DELETE FROM files WHERE id = ?1")?.execute([id.to_string()]))?;
         Ok(n == 1)
     }
 

@@ -101,6 +101,7 @@ async fn sweeping(cat: &dyn Catalog) {
     let short = Lease::new(now(), Duration::from_millis(50));
     let Claim::Claimed(claimed) = cat.claim(a, &short, now()).await.unwrap() else { panic!("not claimed") };
     assert_eq!(claimed.attempts, 1);
+    assert_eq!(claimed.version, 2, "created is the first change, the claim the second");
     assert!(mine(cat.stale(now(), c, 1000).await.unwrap()).contains(&(b, Status::Pending)));
     assert!(!mine(cat.stale(now(), c, 1000).await.unwrap()).contains(&(a, Status::Processing)), "lease still runs");
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -111,11 +112,17 @@ async fn sweeping(cat: &dyn Catalog) {
     assert_eq!(again.attempts, 2, "every claim counts");
     assert_eq!(cat.release(a, &next, now() + Duration::from_secs(60)).await.unwrap(), Transition::Applied);
     assert_eq!(cat.get(a).await.unwrap().unwrap().attempts, 2, "releasing keeps the count");
+    assert_eq!(cat.get(a).await.unwrap().unwrap().version, 4, "every change counts, a release too");
 
     assert_eq!(cat.keep(b).await.unwrap(), Transition::Applied);
-    assert_eq!(cat.get(b).await.unwrap().unwrap().status, Status::Pending);
+    let kept = cat.get(b).await.unwrap().unwrap();
+    assert_eq!((kept.status, kept.version), (Status::Pending, 1), "keeping is no state change");
     let Claim::Claimed(_) = cat.claim(a, &next, now()).await.unwrap() else { panic!("released, so claimable") };
     cat.finish(a, &next, &Outcome::failed("x", "y"), now()).await.unwrap();
+    assert_eq!(cat.get(a).await.unwrap().unwrap().version, 6);
+    let lost = Lease::new(now(), Duration::from_secs(60));
+    assert_eq!(cat.finish(a, &lost, &Outcome::failed("x", "z"), now()).await.unwrap(), Transition::Skipped);
+    assert_eq!(cat.get(a).await.unwrap().unwrap().version, 6, "a change that did not commit counts nothing");
     assert_eq!(cat.keep(a).await.unwrap(), Transition::Skipped, "only pending records are kept");
 }
 

@@ -5,6 +5,7 @@ mod common;
 mod harness;
 
 mod auth;
+mod events;
 mod metrics;
 mod multipart;
 mod stack;

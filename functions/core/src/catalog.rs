@@ -53,6 +53,7 @@ impl Outcome {
         r.processed_at = Some(at);
         r.error = self.failure().cloned();
         r.analysis = self.analysis().cloned();
+        r.version += 1;
     }
 }
 

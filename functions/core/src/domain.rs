@@ -413,6 +413,9 @@ pub struct FileRecord {
     pub multipart: Option<MultipartUpload>,
     /// Where its object lives: spread for every new file, flat for files from before.
     pub key_layout: KeyLayout,
+    /// State changes committed so far (1 once created; claims, verdicts and releases each add
+    /// one): an event's id is `{id}.{version}`, so consumers dedupe and order by it.
+    pub version: u64,
 }
 
 /// A storage multipart upload in progress for one file. The part size is fixed when the
@@ -440,6 +443,7 @@ impl FileRecord {
             checksum: None,
             multipart: None,
             key_layout: KeyLayout::Spread,
+            version: 1,
         }
     }
 

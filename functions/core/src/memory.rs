@@ -120,6 +120,7 @@ impl Catalog for MemoryCatalog {
             _ => {
                 row.record.status = Status::Processing;
                 row.record.attempts += 1;
+                row.record.version += 1;
                 row.lease = Some(*lease);
                 row.expires_at = None;
                 Claim::Claimed(row.record.clone())
@@ -150,6 +151,7 @@ impl Catalog for MemoryCatalog {
         match rows.get_mut(&id) {
             Some(row) if held_by(row, lease) => {
                 row.record.status = Status::Pending;
+                row.record.version += 1;
                 row.lease = None;
                 row.expires_at = Some(expires_at);
                 Ok(Transition::Applied)

@@ -69,6 +69,7 @@ pub(super) fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<Stri
         ("status".into(), s(r.status.as_str())),
         ("uploaded_at".into(), s(rfc3339(&r.uploaded_at))),
         ("expires_at".into(), AttributeValue::N(expires_at.timestamp().to_string())),
+        ("version".into(), AttributeValue::N(r.version.to_string())),
     ]);
     if let Some(o) = &r.owner {
         item.insert("owner".into(), s(o.as_str()));
@@ -153,7 +154,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecor
             _ => None,
         },
         key_layout: KeyLayout::from_stored(text("key_layout").ok()),
-        attempts: item.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
+        attempts: number(item, "attempts").unwrap_or(0) as u32,
+        // Records from before versions: their creation counts as the first change.
+        version: number(item, "version").unwrap_or(1) as u64,
         analysis: match text("sha256") {
             Err(_) => None,
             Ok(sha256) => Some(Analysis {
@@ -216,7 +219,7 @@ impl Catalog for DynamoCatalog {
             .key("id", s(id.to_string()))
             // Once claimed the object exists: TTL must no longer drop the record.
             .update_expression(
-                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at ADD attempts :one",
+                "SET #status = :processing, lease_token = :token, lease_until = :until REMOVE expires_at ADD attempts :one, version :one",
             )
             .condition_expression("#status = :pending OR (#status = :processing AND lease_until < :now)")
             .expression_attribute_names("#status", "status")
@@ -268,7 +271,8 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":final", s(outcome.status().as_str()))
             .expression_attribute_values(":at", s(rfc3339(&at)))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
-            .expression_attribute_values(":token", s(lease.token.to_string()));
+            .expression_attribute_values(":token", s(lease.token.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
         if let Some(f) = outcome.failure() {
             set.extend(["error_code = :code".to_owned(), "error_message = :message".to_owned()]);
             remove.retain(|a| !a.starts_with("error_"));
@@ -285,7 +289,7 @@ impl Catalog for DynamoCatalog {
                 }
             }
         }
-        let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        let update = format!("SET {} REMOVE {} ADD version :one", set.join(", "), remove.join(", "));
         conditional(req.update_expression(update).send().await, "finish")
     }
 
@@ -295,13 +299,16 @@ impl Catalog for DynamoCatalog {
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.to_string()))
-            .update_expression("SET #status = :pending, expires_at = :expires REMOVE lease_token, lease_until")
+            .update_expression(
+                "SET #status = :pending, expires_at = :expires REMOVE lease_token, lease_until ADD version :one",
+            )
             .condition_expression("#status = :processing AND lease_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":processing", s(Status::Processing.as_str()))
             .expression_attribute_values(":token", s(lease.token.to_string()))
             .expression_attribute_values(":expires", AttributeValue::N(expires_at.timestamp().to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await;
         conditional(out, "release")
