@@ -18,7 +18,7 @@ LAYERS = {
         ["domain"],
         ["config", "change", "catalog", "store", "events", "parts", "error", "metrics", "budget"],
         ["identity", "inspect", "memory"],
-        ["processor", "sweeper"],
+        ["processor", "sweeper", "jwt"],
         ["api"],
         ["notify"],
         ["aws"],

@@ -78,7 +78,7 @@ struct Args {
     webhook_backoff_ms: u64,
     /// Which events webhooks carry: a comma-separated list of created, processed, failed,
     /// deleted (or all). `GET /events` carries all four.
-    #[arg(long, env = "PICASSO_EVENT_TYPES", default_value = "processed,failed,deleted")]
+    #[arg(long, env = "PICASSO_EVENT_TYPES", default_value = picasso::change::EventTypes::DEFAULT)]
     event_types: String,
     /// Milliseconds --jwt-issuer's keys are used before they are fetched again (keys the
     /// issuer no longer publishes then stop verifying).

@@ -1,11 +1,10 @@
 //! Who may call the local stack's API. As on AWS, where API Gateway's JWT authorizer stands
 //! in front of the Lambdas, every API route needs a bearer JWT, verified here by
-//! [`jwt::JwtVerifier`] and handed to the handlers as the same `Caller`. The tokens come from
+//! [`picasso::jwt::JwtVerifier`] and handed to the handlers as the same `Caller`. The tokens come from
 //! the built-in [`dev::DevIssuer`] by default, from a real OIDC issuer with `--jwt-issuer`,
 //! or are not needed at all with `--no-auth`.
 
 pub mod dev;
-pub mod jwt;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use picasso::identity::{Anonymous, Authenticator};
 use serde_json::json;
 
 use crate::auth::dev::{DEV_AUDIENCE, DevIssuer};
-use crate::auth::jwt::{JwtVerifier, Keys};
+use picasso::jwt::{JwtVerifier, Keys};
 
 /// How the stack authenticates its callers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,9 +49,11 @@ impl fmt::Display for EventType {
 pub struct EventTypes(BTreeSet<EventType>);
 
 impl EventTypes {
-    /// One entry per upload: its verdict, and its deletion.
+    /// One entry per upload: its verdict, and its deletion (`EventTypes`, `--event-types`).
+    pub const DEFAULT: &'static str = "processed,failed,deleted";
+
     pub fn default_published() -> Self {
-        Self([EventType::Processed, EventType::Failed, EventType::Deleted].into())
+        Self::parse(Self::DEFAULT).expect("the default parses")
     }
 
     pub fn all() -> Self {

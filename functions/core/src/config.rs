@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::change::EventTypes;
 use crate::domain::AllowList;
 
 /// Any file type: known types are checked deeply, others fingerprinted. Deployers narrow it.
@@ -26,6 +27,8 @@ pub const PENDING_GRACE_MARGIN: Duration = Duration::from_secs(60);
 
 /// Cognito's groups claim, the default `GROUPS_CLAIM`. Its group names hold no spaces.
 pub const COGNITO_GROUPS: &str = "cognito:groups";
+/// Members of this group see everyone's files, by default.
+pub const DEFAULT_ADMIN_GROUP: &str = "admins";
 /// Upload slots one user may hold open at once, by default.
 pub const DEFAULT_MAX_PENDING_PER_USER: u64 = 100;
 
@@ -113,7 +116,7 @@ impl Config {
             queue_url: get("QUEUE_URL").filter(|v| !v.is_empty()),
             max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
                 .context("MAX_RECEIVE_COUNT is too large")?,
-            admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| "admins".into()),
+            admin_group: get("ADMIN_GROUP").filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_ADMIN_GROUP.into()),
             groups_claim: get("GROUPS_CLAIM").filter(|v| !v.is_empty()).unwrap_or_else(|| COGNITO_GROUPS.into()),
             sweep_batch: usize::try_from(number("SWEEP_BATCH", 500)?).context("SWEEP_BATCH is too large")?,
             limits: crate::catalog::Limits {
@@ -124,6 +127,80 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(|_| number("PROCESSING_MEMORY_MB", 0))
                 .transpose()?,
+        })
+    }
+}
+
+/// The name events carry as their EventBridge `source` unless `EVENT_SOURCE` says otherwise.
+pub const DEFAULT_EVENT_SOURCE: &str = "picasso";
+
+/// The events function's settings.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// The bus events are put on (`EVENT_BUS_NAME`).
+    pub bus_name: String,
+    /// Their `source` (`EVENT_SOURCE`, default `picasso`).
+    pub source: String,
+    /// Which are published (`EVENT_TYPES`, default processed, failed, deleted).
+    pub types: EventTypes,
+    /// The WebSocket API's connections (`CONNECTIONS_TABLE`) and its management endpoint
+    /// (`WEBSOCKET_ENDPOINT`, `https://ID.execute-api.REGION.amazonaws.com/STAGE`): with both,
+    /// every event also goes to its owner's open connections.
+    pub live: Option<(String, String)>,
+}
+
+impl EventsConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            bus_name: get("EVENT_BUS_NAME").context("EVENT_BUS_NAME is not set")?,
+            source: get("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.into()),
+            types: EventTypes::parse(&get("EVENT_TYPES").unwrap_or_else(|| EventTypes::DEFAULT.into()))
+                .map_err(|e| anyhow::anyhow!("EVENT_TYPES: {e}"))?,
+            live: get("CONNECTIONS_TABLE").zip(get("WEBSOCKET_ENDPOINT")),
+        })
+    }
+}
+
+/// The webhook function's settings: where to post, the secret's ARN (Secrets Manager), and
+/// the queue whose messages it delivers (to space out the retries).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret_arn: String,
+    pub queue_url: String,
+}
+
+impl WebhookConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let required = |k: &str| get(k).filter(|v| !v.trim().is_empty()).with_context(|| format!("{k} is not set"));
+        Ok(Self {
+            url: required("WEBHOOK_URL")?,
+            secret_arn: required("WEBHOOK_SECRET_ARN")?,
+            queue_url: required("WEBHOOK_QUEUE_URL")?,
+        })
+    }
+}
+
+/// The WebSocket `$connect` authorizer's settings: the HTTP API's issuer and audience.
+#[derive(Debug, Clone)]
+pub struct AuthorizerConfig {
+    /// `JWT_ISSUER`: the exact `iss`; its discovery document names its keys.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`: what `aud` (or `client_id`) must hold.
+    pub audience: String,
+    pub groups_claim: String,
+    pub admin_group: String,
+}
+
+impl AuthorizerConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            issuer: get("JWT_ISSUER").context("JWT_ISSUER is not set")?,
+            audience: get("JWT_AUDIENCE").context("JWT_AUDIENCE is not set")?,
+            groups_claim: get("GROUPS_CLAIM").unwrap_or_else(|| COGNITO_GROUPS.into()),
+            admin_group: get("ADMIN_GROUP").unwrap_or_else(|| DEFAULT_ADMIN_GROUP.into()),
         })
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those above it in this list (no circle, no arrow up):
 //! `refusal`, `integrity`, `domain`, `parts`, `change`; `config`; the ports `catalog`, `store`;
-//! `events`; `budget`, `inspect`; `processor`, `sweeper`; `error`, `identity`; `api`; `notify`;
+//! `events`; `budget`, `inspect`; `processor`, `sweeper`; `error`, `identity`, `jwt`; `api`; `notify`;
 //! the adapters `aws`; `lambda`, the Lambda composition root. `metrics` and `telemetry` are leaves any may use.
 
 pub mod api;
@@ -18,6 +18,7 @@ pub mod events;
 pub mod identity;
 pub mod inspect;
 pub mod integrity;
+pub mod jwt;
 pub mod lambda;
 #[cfg(feature = "memory")]
 pub mod memory;

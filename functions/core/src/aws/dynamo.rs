@@ -123,7 +123,7 @@ fn analysis_attrs(a: &Analysis) -> [AttributeValue; 4] {
     ]
 }
 
-fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecord> {
+pub(super) fn from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<FileRecord> {
     let text = |k: &str| -> anyhow::Result<&str> {
         item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str).with_context(|| format!("item lacks string {k}"))
     };

@@ -1,21 +1,29 @@
-//! AWS adapters: the DynamoDB catalog, the S3 store and presigner, SQS redelivery, the API
-//! Gateway authorizer's claims, and the SDK's configuration they share.
+//! AWS adapters: the DynamoDB catalog and its stream, the S3 store and presigner, SQS
+//! redelivery, EventBridge, the API Gateway authorizer's claims, and the SDK's configuration.
 
 mod apigw;
 pub mod capacity;
+mod connections;
 mod dynamo;
+mod eventbridge;
 mod presign;
 mod s3;
+mod secrets;
 mod sqs;
+mod stream;
 mod tls;
 mod usage;
 
 use anyhow::Context;
 
 pub use apigw::ApiGatewayJwt;
+pub use connections::{Audience, Connections};
 pub use dynamo::DynamoCatalog;
+pub use eventbridge::EventBridgeBus;
 pub use s3::S3Store;
+pub use secrets::webhook_secret;
 pub use sqs::SqsRedeliver;
+pub use stream::change_of;
 pub use tls::{https_client, https_client_from_env};
 
 /// Loads the SDK configuration once. The standard variables apply, `AWS_ENDPOINT_URL*`

@@ -45,6 +45,14 @@ impl WebhookSecret {
     }
 }
 
+/// The event an EventBridge rule put on a queue: its id and its JSON (the envelope's `detail`).
+pub fn from_envelope(message: &str) -> anyhow::Result<(String, String)> {
+    let envelope: serde_json::Value = serde_json::from_str(message)?;
+    let detail = envelope.get("detail").filter(|d| d.is_object()).ok_or_else(|| anyhow::anyhow!("no detail"))?;
+    let id = detail.get("id").and_then(|i| i.as_str()).ok_or_else(|| anyhow::anyhow!("the detail has no id"))?;
+    Ok((id.to_owned(), detail.to_string()))
+}
+
 /// How long each attempt may take before it counts as failed.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,5 +1,12 @@
 //! The Lambda composition root: each function's adapters built from the environment, and
 //! the processor function's dispatch of what invokes it (SQS, S3, the sweeper's schedule).
+//! The events and webhook functions are in `events.rs`, the WebSocket API's in `live.rs`.
+
+mod events;
+mod live;
+
+pub use events::{EventsFunction, WebhookFunction};
+pub use live::{Authorizer, ConnectionsFunction};
 
 use std::sync::Arc;
 

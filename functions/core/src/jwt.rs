@@ -1,5 +1,5 @@
-//! The local stack's JWT authorizer: what API Gateway checks before a request reaches the
-//! Lambdas, checked here for every API request. A bearer token is accepted only when its
+//! A JWT authorizer: what API Gateway's checks before a request reaches the Lambdas, done by
+//! the local stack for every API request and by the WebSocket API's `$connect` authorizer. A bearer token is accepted only when its
 //! `kid` names a key of the issuer's JWKS and its signature verifies with that key under the
 //! key's own algorithm (RS256 or ES256: the token's `alg` must agree, so `alg: none` and an
 //! HMAC keyed with the public key are refused), `iss` is the issuer, `aud` (or, without
@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::error::ApiError;
+use crate::identity::{Authenticator, Claims};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -22,8 +24,6 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use picasso::error::ApiError;
-use picasso::identity::{Authenticator, Claims};
 use serde_json::{Map, Value};
 
 /// Clock skew forgiven on `exp` and `nbf`, in seconds.
@@ -216,7 +216,8 @@ impl JwtVerifier {
         })
     }
 
-    async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// The claims of a bearer token, or why it is refused.
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let refuse = |m: &str| ApiError::unauthorized(m);
         // The header is read unverified only to choose the key; its `alg` must then be the key's.
         let header = jsonwebtoken::decode_header(token)
@@ -305,7 +306,7 @@ fn has_audience(claims: &Map<String, Value>, audience: &str) -> bool {
 fn string_list(value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        Value::String(s) => picasso::identity::groups_in(s, false),
+        Value::String(s) => crate::identity::groups_in(s, false),
         _ => Vec::new(),
     }
 }
