@@ -12,7 +12,8 @@ The resources come from template.yaml itself, through moto's CloudFormation:
   dropped, with the outputs and DependsOn that name them;
 - what moto's CloudFormation silently ignores is then applied with the service APIs, read
   from the same template: the bucket's NotificationConfiguration (S3 -> SQS), CORS,
-  public access block and ownership controls, and the table's TTL and point-in-time recovery.
+  public access block and ownership controls, and the table's TTL and point-in-time recovery;
+  the webhook secret (AWS::SecretsManager::Secret) is created with its service API.
   Not applied: the bucket policy (its TLS-only deny would match every request to a plain-HTTP
   emulator) and the lifecycle rules (moto never runs them).
 
@@ -81,7 +82,8 @@ def load_template(path: Path) -> dict:
 # Resource types left out of the emulator's stack: SAM's (the transform is not run),
 # Cognito's (moto's CloudFormation has no Cognito resources), and the operations ones (log
 # groups, alarms, their topic and its key, the dashboard: they watch functions that do not run here).
-NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::", "AWS::CloudWatch::", "AWS::SNS::", "AWS::Logs::", "AWS::KMS::")
+NOT_IN_EMULATOR = ("AWS::Serverless::", "AWS::Cognito::", "AWS::CloudWatch::", "AWS::SNS::", "AWS::Logs::", "AWS::KMS::",
+                   "AWS::ApiGatewayV2::", "AWS::Lambda::", "AWS::SecretsManager::")
 
 
 def storage_template(template: dict) -> dict:
@@ -319,7 +321,7 @@ def main() -> None:
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
                                     region_name=args.region)
     clients = {name: session.client(name, endpoint_url=args.endpoint)
-               for name in ("cloudformation", "s3", "sqs", "dynamodb")}
+               for name in ("cloudformation", "s3", "sqs", "dynamodb", "secretsmanager")}
 
     template = load_template(args.template)
     body = storage_template(template)
@@ -360,8 +362,24 @@ def main() -> None:
         "QUEUE_URL": queue_output("QueueUrl"),
         "DLQ_URL": queue_output("DeadLetterQueueUrl"),
     }
+    env["EVENT_BUS_NAME"] = outputs["EventBusName"]
+    env["EVENTS_FAILURE_QUEUE_URL"] = queue_output("EventsFailureQueueUrl")
+    if "WebhookQueueUrl" in outputs:
+        env["WEBHOOK_QUEUE_URL"] = queue_output("WebhookQueueUrl")
+        env["WEBHOOK_SECRET_ARN"] = webhook_secret(clients["secretsmanager"], args.stack)
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+def webhook_secret(sm, stack: str) -> str:
+    """The stack's webhook secret, as the template's GenerateSecretString makes it (32 letters
+    and digits), created here: moto's CloudFormation ignores AWS::SecretsManager::Secret."""
+    name = f"{stack}-webhook-secret"
+    try:
+        return sm.describe_secret(SecretId=name)["ARN"]
+    except ClientError:
+        value = sm.get_random_password(PasswordLength=32, ExcludePunctuation=True)["RandomPassword"]
+        return sm.create_secret(Name=name, SecretString=value)["ARN"]
 
 
 if __name__ == "__main__":

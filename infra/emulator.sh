@@ -19,7 +19,9 @@ start)
     sleep 0.1
   done
   curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null || { echo "moto did not start: see $state/moto.log" >&2; exit 1; }
-  "$venv/bin/python" "$root/infra/bootstrap.py" --endpoint "http://127.0.0.1:$port" --stack picasso-test
+  # A webhook URL creates the webhook's queue, rule and secret; the tests point the function elsewhere.
+  "$venv/bin/python" "$root/infra/bootstrap.py" --endpoint "http://127.0.0.1:$port" --stack picasso-test \
+    --parameter WebhookUrl=https://hooks.example.invalid/picasso
   ;;
 stop)
   [ -f "$state/moto.pid" ] && kill "$(cat "$state/moto.pid")" 2>/dev/null || true

@@ -49,6 +49,9 @@ infra/setup-browser.sh
 step "Lambda binaries through the Runtime API (cargo lambda watch/invoke)"
 python -m pytest -q -p no:cacheprovider tests/test_lambda_runtime.py
 
+step "Events on AWS: stream -> events function -> EventBridge rule -> SQS -> webhook function -> a Standard Webhooks receiver"
+python -m pytest -q -p no:cacheprovider tests/test_events_aws.py
+
 step "The arm64 artifact as sam build makes it, under QEMU (infra/arm64.sh)"
 infra/arm64.sh
 

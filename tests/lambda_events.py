@@ -3,13 +3,53 @@ events/: shared by the tests that invoke the functions (cargo lambda, QEMU, SAM)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import boto3
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+
+@contextlib.contextmanager
+def cargo_lambda_watch(port: int = 9000, env: dict[str, str] | None = None, log_name: str = "watch.log"):
+    """`cargo lambda watch` at the repository root on `port` (9000, cargo-lambda's default, is
+    what the README shows), with `env` added to the functions' environment; yields
+    invoke(function, event) -> response, through `cargo lambda invoke`."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        raise RuntimeError(f"port {port} is taken: stop what holds it")
+    log = open(ROOT / ".test-run" / log_name, "w")
+    proc = subprocess.Popen(["cargo", "lambda", "watch", "--invoke-port", str(port)], cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert proc.poll() is None, f"cargo lambda watch exited: see .test-run/{log_name}"
+            time.sleep(0.2)
+
+        def call(function: str, event: dict | str) -> dict:
+            args = ["cargo", "lambda", "invoke", function, "--invoke-port", str(port)]
+            if isinstance(event, str):
+                args += ["--data-file", f"events/{event}"]
+            else:
+                args += ["--data-ascii", json.dumps(event)]
+            out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, f"invoke {function} failed: {out.stderr}\n{out.stdout}"
+            return json.loads(out.stdout)
+
+        yield call
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
 
 
 def api_event(method: str, path: str, body: dict | None = None, query: str = "", claims_of: str = "list.json") -> dict:
@@ -22,16 +62,18 @@ def api_event(method: str, path: str, body: dict | None = None, query: str = "",
     return event
 
 
-def sqs_batch() -> dict | None:
-    """One batch from the emulator's queue (`QUEUE_URL`), as Lambda's SQS poller delivers it;
-    each record keeps its `receiptHandle` for the delete."""
+def sqs_batch(queue_url: str | None = None) -> dict | None:
+    """One batch from an emulator's queue (`QUEUE_URL` by default), as Lambda's SQS poller
+    delivers it; each record keeps its `receiptHandle` for the delete."""
     sqs = boto3.client("sqs")
-    msgs = sqs.receive_message(QueueUrl=os.environ["QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    msgs = sqs.receive_message(QueueUrl=queue_url or os.environ["QUEUE_URL"], MaxNumberOfMessages=10,
+                               WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
     if not msgs:
         return None
     template = json.loads((EVENTS / "sqs-s3-batch.json").read_text())["Records"][0]
     return {"Records": [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"],
-                             body=m["Body"], md5OfBody=m["MD5OfBody"]) for m in msgs]}
+                             body=m["Body"], md5OfBody=m["MD5OfBody"], attributes=m.get("Attributes", {}))
+                        for m in msgs]}
 
 
 def acknowledge(batch: dict) -> None:

@@ -4,17 +4,15 @@ against the AWS emulator that `make test` starts (its variables are in the envir
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from lambda_events import acknowledge, api_event, sqs_batch
+from lambda_events import acknowledge, api_event, cargo_lambda_watch, sqs_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -24,45 +22,12 @@ for var in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL"):
         pytest.exit(f"{var} is not set: run `make test` (it starts the AWS emulator)", returncode=2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def invoke():
     """`cargo lambda watch` at the repository root, as the README shows it: one emulator
-    serving all three functions on port 9000 (cargo-lambda's default); yields
-    invoke(function, event) -> response, through `cargo lambda invoke`."""
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 9000), timeout=1):
-        pytest.fail("port 9000 is taken: `cargo lambda watch` serves there by default; stop what holds it")
-    log = open(ROOT / ".test-run" / "watch.log", "w")
-    proc = subprocess.Popen(["cargo", "lambda", "watch"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 9000), timeout=1):
-                break
-            assert proc.poll() is None, "cargo lambda watch exited: see .test-run/watch.log"
-            time.sleep(0.2)
-
-        def call(function: str, event: dict | str) -> dict:
-            args = ["cargo", "lambda", "invoke", function]
-            if isinstance(event, str):
-                args += ["--data-file", f"events/{event}"]
-            else:
-                args += ["--data-ascii", json.dumps(event)]
-            out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
-            assert out.returncode == 0, f"invoke {function} failed: {out.stderr}\n{out.stdout}"
-            return json.loads(out.stdout)
-
+    serving every function on port 9000 (cargo-lambda's default)."""
+    with cargo_lambda_watch() as call:
         yield call
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
 
 
 def body(resp: dict) -> dict:

@@ -6,6 +6,7 @@ mod common;
 
 mod api;
 mod catalog;
+mod changes;
 mod events;
 mod multipart;
 mod openapi;
