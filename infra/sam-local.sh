@@ -35,14 +35,14 @@ local_template() {
 import re, sys
 text = open(sys.argv[1]).read()
 text = text.replace("Architectures: [arm64]", "Architectures: [x86_64]")
-# Each function from its dev binary (see build()), through a makefile build.
-for binary in ("upload", "list", "processor"):
+# Each function from its dev binary (see build()), through a makefile build (the events
+# binary serves four functions).
+for binary in ("upload", "list", "processor", "events"):
     text = text.replace(
         f"      BuildMethod: rust-cargolambda\n      BuildProperties:\n        Binary: {binary}\n",
         "      BuildMethod: makefile\n",
-        1,
     )
-    text = text.replace(f"CodeUri: functions/{binary}", f"CodeUri: .sam-local/functions/{binary}", 1)
+    text = text.replace(f"CodeUri: functions/{binary}", f"CodeUri: .sam-local/functions/{binary}")
 assert "rust-cargolambda" not in text, "a function is still built by cargo lambda"
 text = text.replace("    Environment:\n      Variables:\n", "    Environment:\n      Variables:\n        AWS_ENDPOINT_URL: \"\"\n", 1)
 # SAM runs Lambda authorizers locally but not JWT ones: the JWT authorizer becomes the local
@@ -78,19 +78,24 @@ EOF
 # What runs in the containers is the same code; `make build` is the release arm64 build.
 build() {
   local_template
-  log "cargo build (dev profile) of upload, list, processor"
+  log "cargo build (dev profile) of upload, list, processor, events"
   # One binary at a time, as `cargo lambda watch` builds them: the same features, so what the
   # Lambda runtime tests built is reused (together, their features unify differently).
   : >"$state/sam-build.log"
-  for bin in upload list processor; do
+  for bin in upload list processor events; do
     (cd "$root" && cargo build --locked --bin "$bin" >>"$state/sam-build.log" 2>&1) \
       || { log "cargo build failed: see $state/sam-build.log"; tail -30 "$state/sam-build.log" >&2; exit 1; }
   done
   local target="${CARGO_TARGET_DIR:-$root/target}" fn
-  for fn in upload:UploadFunction list:ListFunction processor:ProcessorFunction; do
+  rm -f "$root"/.sam-local/functions/*/Makefile.new
+  for fn in upload:UploadFunction list:ListFunction processor:ProcessorFunction \
+    events:EventsFunction events:WebhookFunction events:LiveAuthorizerFunction events:LiveConnectionsFunction; do
     mkdir -p "$root/.sam-local/functions/${fn%%:*}"
     printf 'build-%s:\n\tcp %s/debug/%s $(ARTIFACTS_DIR)/bootstrap\n' "${fn##*:}" "$target" "${fn%%:*}" \
-      >"$root/.sam-local/functions/${fn%%:*}/Makefile"
+      >>"$root/.sam-local/functions/${fn%%:*}/Makefile.new"
+  done
+  for dir in "$root"/.sam-local/functions/*/; do
+    mv "$dir/Makefile.new" "$dir/Makefile"
   done
   log "sam build (x86_64, the dev binaries)"
   (cd "$root" && sam build --template .sam-local.yaml --build-dir .aws-sam/local/build >>"$state/sam-build.log" 2>&1) \

@@ -33,7 +33,10 @@ for var in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL", "ARM64
         pytest.exit(f"{var} is not set: run `make test` (infra/arm64.sh sets it)", returncode=2)
 
 BUILD = Path(os.environ["ARM64_BUILD"])
-FUNCTIONS = {"upload": "UploadFunction", "list": "ListFunction", "processor": "ProcessorFunction"}
+FUNCTIONS = {"upload": "UploadFunction", "list": "ListFunction", "processor": "ProcessorFunction",
+             "events": "EventsFunction"}
+# The events binary's role in EventsFunction (the template sets it per function).
+ROLES = {"events": {"EVENTS_ROLE": "publish", "EVENT_TYPES": "all"}}
 # What the provided.al2023 image has for a binary to link against (glibc 2.34 and the GCC runtime).
 AL2023_LIBRARIES = {"libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-aarch64.so.1", "libpthread.so.0",
                     "libdl.so.2", "librt.so.1", "libutil.so.1"}
@@ -133,7 +136,7 @@ def functions():
             env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address, AWS_LAMBDA_FUNCTION_NAME=name,
                        AWS_LAMBDA_FUNCTION_VERSION="$LATEST", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
                        AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{name}", AWS_LAMBDA_LOG_STREAM_NAME="arm64",
-                       MAX_RECEIVE_COUNT="5", RUST_LOG="info")
+                       MAX_RECEIVE_COUNT="5", RUST_LOG="info", **ROLES.get(name, {}))
             log = open(logs / f"arm64-{name}.log", "w")
             proc = subprocess.Popen([qemu, "-L", os.environ["ARM64_SYSROOT"], str(bootstrap(name))],
                                     env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -165,7 +168,7 @@ def deliver_to(processor: RuntimeApi, ids: set[str]) -> None:
     pytest.fail(f"no notification of {ids - seen} arrived")
 
 
-def test_a_jpeg_and_a_png_through_the_three_arm64_functions(functions):
+def test_a_jpeg_and_a_png_through_the_arm64_functions(functions):
     files = {}
     for name, content_type in (("photo.jpg", "image/jpeg"), ("drawing.png", "image/png")):
         data = (FIXTURES / name).read_bytes()
@@ -196,3 +199,8 @@ def test_a_jpeg_and_a_png_through_the_three_arm64_functions(functions):
     listed = functions["list"].invoke(api_event("GET", "/files"))
     assert listed["statusCode"] == 200, listed
     assert set(files) <= {f["id"] for f in json.loads(listed["body"])["items"]}
+
+
+def test_the_events_function_publishes_a_stream_batch_on_arm64(functions):
+    batch = json.loads((ROOT / "events" / "dynamodb-stream.json").read_text())
+    assert functions["events"].invoke(batch) == {"batchItemFailures": []}

@@ -151,6 +151,26 @@ async fn check(name: &str, text: &str) {
                 "no sweeper, no sweep"
             );
         }
+        // The events binary's: run through it in tests/api/changes.rs and, against the
+        // emulator, tests/test_events_aws.py; here, each is what its role takes.
+        "dynamodb-stream.json" => {
+            let e: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(event).unwrap();
+            let changes = e.records.iter().filter_map(|r| picasso::aws::change_of(r).unwrap()).count();
+            assert_eq!(changes, 3, "created, processed, deleted");
+        }
+        "sqs-webhook.json" => {
+            let e: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+            assert!(picasso::notify::webhook::from_envelope(e.records[0].body.as_deref().unwrap()).is_ok());
+        }
+        "websocket-authorizer.json" => {
+            let e: aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest =
+                serde_json::from_value(event).unwrap();
+            assert!(e.query_string_parameters.first("token").is_some() && e.method_arn.is_some());
+        }
+        "websocket-connect.json" => {
+            assert_eq!(event["requestContext"]["routeKey"], "$connect");
+            assert!(event["requestContext"]["authorizer"]["audience"].as_str().unwrap().starts_with("owner#"));
+        }
         other => panic!("events/{other} has no expectation here: add one"),
     }
 }

@@ -370,6 +370,31 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
+  test("live status: an upload turns processed with no GET /files after the first load, and another user's page shows none of it", async () => {
+    await withLogs(async () => {
+      const carol = await newUserPage();
+      await signIn(carol, 'carol');
+      await carol.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      const dave = await newUserPage();
+      await signIn(dave, 'dave');
+      await dave.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      for (const p of [carol, dave]) {
+        await p.waitForFunction(() => document.body.dataset.live === 'up', null, { timeout: WAIT });
+      }
+      const listings = [];
+      for (const p of [carol, dave]) {
+        p.on('request', (r) => { if (new URL(r.url()).pathname === '/files') listings.push(r.url()); });
+      }
+      const id = await uploadThrough(carol, { name: 'live.txt', mimeType: 'text/plain', buffer: Buffer.from('live\n') });
+      await rowReaches(carol, id, 'processed');
+      assert.deepEqual(listings, [], 'no GET /files while the channel is up: the events brought the changes');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await listedIds(dave), [], "dave's page shows nothing of carol's");
+      await carol.context().close();
+      await dave.context().close();
+    });
+  });
+
   test('sign-out clears the token and shows the sign-in form', async () => {
     await withLogs(async () => {
       const carol = await newUserPage();
