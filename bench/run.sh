@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Picasso's benchmarks (`make bench`): by hand only, never in CI or `make test`.
-#   bench/run.sh [processing|ingest|listing|coldstart|presign|multipart|cost]...   (all by default)
+#   bench/run.sh [processing|ingest|listing|coldstart|presign|multipart|events|cost]...   (all by default)
 # Builds the release binaries, installs Pillow into .venv if missing, starts moto so the
 # Lambda cold-start runs make real calls, and writes the tables to target/bench/results.md.
 # Generated data (≈2.5 GiB, plus a 1M-record catalog) stays in target/bench.
@@ -15,7 +15,7 @@ if ! .venv/bin/python -c 'import PIL' 2>/dev/null; then
 fi
 
 # One invocation: the functions, the local stack and the bench share one dependency build.
-cargo build --release -p picasso-local -p upload -p list -p processor -p picasso-bench
+cargo build --release -p picasso-local -p upload -p list -p processor -p events -p picasso-bench
 
 work="$root/target/bench"
 mkdir -p "$work"

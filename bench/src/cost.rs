@@ -17,6 +17,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::Utc;
 use picasso::aws::capacity::stream::changes;
 use picasso::aws::capacity::{TableShape, WriteUnits, item_size, write_units};
 use serde_json::{Value, json};
@@ -38,6 +39,8 @@ mod price {
     pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
     pub const SQS_REQUEST: f64 = 0.40 / 1e6;
     pub const LOGS_GB: f64 = 0.50;
+    /// EventBridge custom events, per 64 KB entry of PutEvents.
+    pub const EVENTBRIDGE_EVENT: f64 = 1.00 / 1e6;
 }
 
 /// One invocation handed to a function process, and where its answer goes.
@@ -105,6 +108,15 @@ struct Function {
 
 impl Function {
     async fn start(env: &Env, name: &'static str, memory_mb: u64) -> anyhow::Result<Self> {
+        Self::start_with(env, name, memory_mb, &[]).await
+    }
+
+    async fn start_with(
+        env: &Env,
+        name: &'static str,
+        memory_mb: u64,
+        vars: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(1);
         let stub = Stub { queue: Arc::new(tokio::sync::Mutex::new(rx)), pending: Arc::default() };
         let app = Router::new()
@@ -132,6 +144,7 @@ impl Function {
             .env("BUCKET_NAME", var("BUCKET_NAME")?)
             .env("QUEUE_URL", var("QUEUE_URL")?)
             .env("RUST_LOG", "info")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::fs::File::create(&log)?)
             .stderr(Stdio::null());
         let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
@@ -176,6 +189,10 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     let mut upload = Function::start(env, "upload", 256).await?;
     let mut list = Function::start(env, "list", 256).await?;
     let mut processor = Function::start(env, "processor", 512).await?;
+    // The events function as the template sets it: the default event types.
+    let bus = std::env::var("EVENT_BUS_NAME").context("EVENT_BUS_NAME is not set: run through bench/run.sh")?;
+    let mut events =
+        Function::start_with(env, "events", 256, &[("EVENTS_ROLE", "publish".into()), ("EVENT_BUS_NAME", bus)]).await?;
     let sdk = picasso::aws::sdk_config().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -278,11 +295,64 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     let mut mine: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
     mine.insert(&usage_id);
     let mut writes = WriteUnits::default();
-    for c in changes(&sdk, &table).await?.iter().filter(|c| c.id().is_some_and(|id| mine.contains(id))) {
+    let logged = changes(&sdk, &table).await?;
+    let mine: Vec<_> = logged.iter().filter(|c| c.id().is_some_and(|id| mine.contains(id))).collect();
+    for c in &mine {
         let units = write_units(&shape, c.old.as_ref(), c.new.as_ref());
         writes += &if c.transactional() { units.transactional() } else { units };
     }
-    report(n, batches, &[&upload, &list, &processor], &item_bytes, &writes)
+    // The stream to the events function, one record per invocation: a quiet table's shape, the
+    // dearest (a busy one fills batches of up to 100).
+    let (mut published, types) = (0, picasso::change::EventTypes::default_published());
+    for (i, c) in mine.iter().enumerate() {
+        let record = stream_record(i, c)?;
+        let change = picasso::aws::change_of(&serde_json::from_value(record.clone())?)?;
+        published += usize::from(change.is_some_and(|c| types.contains(c.kind)));
+        let resp = events.call(&json!({"Records": [record]})).await?;
+        ensure!(resp["batchItemFailures"] == json!([]), "events: {resp}");
+    }
+    let batch: Vec<Value> = mine.iter().take(100).enumerate().map(|(i, c)| stream_record(i, c)).collect::<Result<_, _>>()?;
+    let full = Instant::now();
+    ensure!(events.call(&json!({"Records": batch})).await?["batchItemFailures"] == json!([]));
+    let full = full.elapsed();
+    let events_line = EventsLine { records: mine.len(), published, full_batch: full };
+    report(n, batches, &[&upload, &list, &processor, &events], &item_bytes, &writes, &events_line)
+}
+
+/// What the events part of the bill rests on.
+struct EventsLine {
+    /// Stream records of the uploads (the files' and their owner's usage item's).
+    records: usize,
+    /// PutEvents entries with the default types (each verdict).
+    published: usize,
+    full_batch: Duration,
+}
+
+/// A stream record as Lambda's DynamoDB event source hands it to a function.
+fn stream_record(i: usize, c: &picasso::aws::capacity::stream::Change) -> anyhow::Result<Value> {
+    let image = |item: &Option<picasso::aws::capacity::Item>| -> anyhow::Result<Value> {
+        Ok(match item {
+            Some(item) => serde_json::to_value(serde_dynamo::Item::from(item.clone()))?,
+            None => json!({}),
+        })
+    };
+    let id = c.id().context("no id")?;
+    let name = match (&c.old, &c.new) {
+        (None, _) => "INSERT",
+        (_, None) => "REMOVE",
+        _ => "MODIFY",
+    };
+    Ok(json!({
+        "eventID": format!("{i}"), "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": Utc::now().timestamp(),
+            "Keys": {"id": {"S": id}},
+            "NewImage": image(&c.new)?, "OldImage": image(&c.old)?,
+            "SequenceNumber": format!("{:021}", i + 1), "SizeBytes": 512, "StreamViewType": "NEW_AND_OLD_IMAGES"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/bench/stream/2026-11-30T00:00:00.000"
+    }))
 }
 
 fn report(
@@ -291,6 +361,7 @@ fn report(
     fns: &[&Function],
     item_bytes: &[usize],
     writes: &WriteUnits,
+    events: &EventsLine,
 ) -> anyhow::Result<()> {
     let per = |x: f64| x / n as f64 * 1e6; // per million uploads
     let mut measured = Table::new(
@@ -375,6 +446,16 @@ fn report(
             1e6 * sqs_requests * price::SQS_REQUEST,
         ),
         ("CloudWatch Logs ingestion (JSON logs + EMF)", "see C1a".into(), per(logs_cost)),
+        (
+            "EventBridge PutEvents (default types: the verdict; a deletion adds one)",
+            format!(
+                "{:.2} entries; stream read by Lambda: free ({:.1} records, the events function's invocations are in Lambda above; {} ms for a batch of 100)",
+                events.published as f64 / n as f64,
+                events.records as f64 / n as f64,
+                events.full_batch.as_millis()
+            ),
+            per(events.published as f64 * price::EVENTBRIDGE_EVENT),
+        ),
     ];
     let total: f64 = rows.iter().map(|r| r.2).sum();
     let mut bill = Table::new(

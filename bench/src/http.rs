@@ -56,6 +56,17 @@ impl Http {
         Ok(Resp { status, body })
     }
 
+    /// `GET url`, its body left to read as it comes (Server-Sent Events).
+    pub async fn open(&self, url: &str) -> anyhow::Result<hyper::body::Incoming> {
+        let mut req = Request::builder().method(Method::GET).uri(url);
+        if let Some(auth) = &self.1 {
+            req = req.header("authorization", auth);
+        }
+        let resp = self.0.request(req.body(Full::new(Bytes::new()))?).await.with_context(|| format!("GET {url}"))?;
+        anyhow::ensure!(resp.status() == StatusCode::OK, "GET {url}: {}", resp.status());
+        Ok(resp.into_body())
+    }
+
     pub async fn get(&self, url: &str) -> anyhow::Result<Resp> {
         self.send(Method::GET, url, &[], Bytes::new()).await
     }

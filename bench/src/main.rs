@@ -4,12 +4,13 @@
 //! machine (or, where the reference is the old service, its published figure), one
 //! Markdown table per part so the output pastes straight into the README.
 //!
-//! `picasso-bench [processing|ingest|listing|coldstart|presign|multipart|cost]…` (all by default), with
+//! `picasso-bench [processing|ingest|listing|coldstart|presign|multipart|events|cost]…` (all by default), with
 //! `BENCH_WORK` (scratch directory for generated data), `BENCH_BIN_DIR` (release binaries)
 //! and `BENCH_PYTHON` (a Python with Pillow). `inspect-child` is internal: the RSS probe.
 
 mod coldstart;
 mod cost;
+mod events;
 mod http;
 mod presign;
 mod processing;
@@ -26,7 +27,7 @@ pub struct Env {
     pub python: PathBuf,
 }
 
-const PARTS: [&str; 7] = ["processing", "ingest", "listing", "coldstart", "presign", "multipart", "cost"];
+const PARTS: [&str; 8] = ["processing", "ingest", "listing", "coldstart", "presign", "multipart", "events", "cost"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             "coldstart" => rt.block_on(coldstart::run(&env))?,
             "presign" => rt.block_on(presign::run())?,
             "multipart" => rt.block_on(stack::multipart(&env))?,
+            "events" => rt.block_on(events::run(&env))?,
             "cost" => rt.block_on(cost::run(&env))?,
             _ => unreachable!(),
         }

@@ -25,21 +25,28 @@ const FILES_PER_RUN: usize = 3000;
 const FILE_BYTES: usize = 10 * 1024;
 
 /// A running `picasso` process on free ports with its own data directory.
-struct Stack {
+pub struct Stack {
     child: Child,
-    api: String,
+    pub api: String,
     /// Spawn → first successful `GET /files`.
     ready_in: Duration,
 }
 
 impl Stack {
-    async fn start(env: &Env, data: &Path) -> anyhow::Result<Self> {
+    pub async fn start(env: &Env, data: &Path) -> anyhow::Result<Self> {
+        Self::start_with(env, data, &[], &[]).await
+    }
+
+    /// With more flags and environment variables.
+    pub async fn start_with(env: &Env, data: &Path, args: &[&str], vars: &[(&str, &str)]) -> anyhow::Result<Self> {
         let bin = env.bin_dir.join("picasso");
         let log = std::fs::File::create(data.with_extension("log"))?;
         let t0 = Instant::now();
         let mut child = Command::new(&bin)
             .args(["--port", "0", "--s3-port", "0", "--data-dir"])
             .arg(data)
+            .args(args)
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -69,7 +76,7 @@ impl Stack {
     }
 
     /// A client signed in as `sub` through the stack's dev issuer.
-    async fn client_as(&self, sub: &str, groups: &[&str]) -> anyhow::Result<Http> {
+    pub async fn client_as(&self, sub: &str, groups: &[&str]) -> anyhow::Result<Http> {
         let http = Http::new();
         let body = json!({"sub": sub, "groups": groups}).to_string();
         let url = format!("{}/auth/dev-token", self.api);
@@ -91,7 +98,7 @@ impl Drop for Stack {
     }
 }
 
-fn fresh_dir(env: &Env, name: &str) -> anyhow::Result<PathBuf> {
+pub fn fresh_dir(env: &Env, name: &str) -> anyhow::Result<PathBuf> {
     let dir = env.work.join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
