@@ -363,6 +363,7 @@ def main() -> None:
         "DLQ_URL": queue_output("DeadLetterQueueUrl"),
     }
     env["EVENT_BUS_NAME"] = outputs["EventBusName"]
+    env["CONNECTIONS_TABLE"] = outputs["ConnectionsTableName"]
     env["EVENTS_FAILURE_QUEUE_URL"] = queue_output("EventsFailureQueueUrl")
     if "WebhookQueueUrl" in outputs:
         env["WEBHOOK_QUEUE_URL"] = queue_output("WebhookQueueUrl")

@@ -75,6 +75,38 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+class ManagementApi:
+    """API Gateway's management API for one WebSocket stage, as the events function calls it
+    (`POST /live/@connections/{id}`): keeps what each connection was sent; `gone` ones are 410."""
+
+    def __init__(self):
+        self.sent: dict[str, list[dict]] = {}
+        self.gone: set[str] = set()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                connection = self.path.rsplit("/", 1)[-1]
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if connection in api.gone:
+                    self.send_response(410)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("x-amzn-errortype", "GoneException")
+                    self.end_headers()
+                    self.wfile.write(b'{"message": "gone"}')
+                    return
+                api.sent.setdefault(connection, []).append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/live"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 def stream_records(ids: set[str]) -> list[dict]:
     """Every record of the files table's stream about `ids`, in stream order, shaped as Lambda's
     DynamoDB event source hands them to a function."""
@@ -110,12 +142,15 @@ def stack():
     receiver here."""
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["WEBHOOK_SECRET_ARN"])["SecretString"]
     receiver = Receiver(f"whsec_{secret}")
-    publish = {"EVENTS_ROLE": "publish", "EVENT_TYPES": "all"}
+    management = ManagementApi()
+    publish = {"EVENTS_ROLE": "publish", "EVENT_TYPES": "all", "WEBSOCKET_ENDPOINT": management.endpoint}
     webhook = {"EVENTS_ROLE": "webhook", "WEBHOOK_URL": receiver.url}
     with cargo_lambda_watch(free_port(), publish, "watch-publish.log") as invoke, \
-            cargo_lambda_watch(free_port(), webhook, "watch-webhook.log") as deliver:
-        yield invoke, deliver, receiver
+            cargo_lambda_watch(free_port(), webhook, "watch-webhook.log") as deliver, \
+            cargo_lambda_watch(free_port(), {"EVENTS_ROLE": "connections"}, "watch-connections.log") as connections:
+        yield invoke, deliver, receiver, management, connections
     receiver.server.shutdown()
+    management.server.shutdown()
 
 
 def upload(invoke, name: str, content_type: str, data: bytes) -> str:
@@ -174,7 +209,7 @@ def deliver_all(deliver, receiver: Receiver, expected: int) -> list[dict]:
 
 
 def test_a_files_life_reaches_the_webhook_signed_once_per_change_in_version_order(stack):
-    invoke, deliver, receiver = stack
+    invoke, deliver, receiver, _, _ = stack
     kept = upload(invoke, "kept.txt", "text/plain", b"kept\n" * 20)
     liar = upload(invoke, "liar.png", "image/png", b"not a picture at all")
     gone = upload(invoke, "gone.txt", "text/plain", b"gone\n")
@@ -209,7 +244,7 @@ def test_a_files_life_reaches_the_webhook_signed_once_per_change_in_version_orde
 
 
 def test_the_event_files_through_the_events_function(stack):
-    invoke, deliver, receiver = stack
+    invoke, deliver, receiver, _, _ = stack
     # A stream batch of one file's whole life: published, nothing failed.
     assert invoke("events", "dynamodb-stream.json") == {"batchItemFailures": []}
     # A webhook message whose receipt handle is not the emulator's: delivered all the same.
@@ -266,3 +301,40 @@ def test_the_local_stack_sends_the_same_events_verifiable_with_the_library(tmp_p
         proc.wait(timeout=30)
         log.close()
         receiver.server.shutdown()
+
+
+def connect(connections, route: str, connection: str, audience: str | None) -> dict:
+    event = json.loads((ROOT / "events" / "websocket-connect.json").read_text())
+    event["requestContext"].update(routeKey=route, connectionId=connection)
+    if audience is None:
+        del event["requestContext"]["authorizer"]
+    else:
+        event["requestContext"]["authorizer"]["audience"] = audience
+    return connections("events", event)
+
+
+def test_live_connections_get_their_owners_events_and_gone_ones_are_forgotten(stack):
+    invoke, _, _, management, connections = stack
+    owner = "owner#3f8e5f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"   # the owner in events/dynamodb-stream.json
+    for connection, audience in [("c-owner", owner), ("c-other", "owner#someone-else"), ("c-admin", "all"),
+                                 ("c-gone", owner)]:
+        assert connect(connections, "$connect", connection, audience) == {"statusCode": 200}
+    assert connect(connections, "$connect", "c-nobody", None) == {"statusCode": 401}, "no authorizer context"
+    management.gone.add("c-gone")
+    assert invoke("events", "dynamodb-stream.json") == {"batchItemFailures": []}
+    got = {c: [(e["type"], e["data"]["version"]) for e in events] for c, events in management.sent.items()}
+    life = [("file.created", 1), ("file.processed", 3), ("file.deleted", 4)]
+    assert got.get("c-owner") == life, got
+    assert got.get("c-admin") == life, got
+    assert "c-other" not in got and "c-nobody" not in got
+    for events in management.sent.values():
+        for e in events:
+            jsonschema.validate(e, SCHEMA)
+    table = boto3.client("dynamodb")
+    items = table.scan(TableName=os.environ["CONNECTIONS_TABLE"])["Items"]
+    kept = {i["connection_id"]["S"] for i in items}
+    assert "c-gone" not in kept and {"c-owner", "c-other", "c-admin"} <= kept, kept
+    assert all(int(i["expires_at"]["N"]) > time.time() for i in items), "every connection expires"
+    assert connect(connections, "$disconnect", "c-owner", owner) == {"statusCode": 200}
+    kept = {i["connection_id"]["S"] for i in table.scan(TableName=os.environ["CONNECTIONS_TABLE"])["Items"]}
+    assert "c-owner" not in kept

@@ -311,7 +311,8 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
         let resp = events.call(&json!({"Records": [record]})).await?;
         ensure!(resp["batchItemFailures"] == json!([]), "events: {resp}");
     }
-    let batch: Vec<Value> = mine.iter().take(100).enumerate().map(|(i, c)| stream_record(i, c)).collect::<Result<_, _>>()?;
+    let batch: Vec<Value> =
+        mine.iter().take(100).enumerate().map(|(i, c)| stream_record(i, c)).collect::<Result<_, _>>()?;
     let full = Instant::now();
     ensure!(events.call(&json!({"Records": batch})).await?["batchItemFailures"] == json!([]));
     let full = full.elapsed();

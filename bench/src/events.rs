@@ -164,21 +164,34 @@ async fn dispatch(env: &Env) -> anyhow::Result<()> {
     }
     let (url, got) = receiver().await?;
     let webhook = Webhook {
-        sender: Sender::new(WebhookUrl::parse(&url).map_err(anyhow::Error::msg)?, WebhookSecret::parse(SECRET).map_err(anyhow::Error::msg)?),
+        sender: Sender::new(
+            WebhookUrl::parse(&url).map_err(anyhow::Error::msg)?,
+            WebhookSecret::parse(SECRET).map_err(anyhow::Error::msg)?,
+        ),
         backoff: Backoff::STANDARD,
         types: EventTypes::all(),
     };
     let t0 = Instant::now();
     let _dispatched = picasso_local::notify::spawn(catalog.outbox(), Some(webhook))?;
     while got.lock().unwrap().len() < DISPATCHED / 4 {
-        ensure!(t0.elapsed() < Duration::from_secs(300), "webhooks: {} of {}", got.lock().unwrap().len(), DISPATCHED / 4);
+        ensure!(
+            t0.elapsed() < Duration::from_secs(300),
+            "webhooks: {} of {}",
+            got.lock().unwrap().len(),
+            DISPATCHED / 4
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let delivered = t0.elapsed();
 
     let rate = |n: usize, d: Duration| format!("{:.0}/s", n as f64 / d.as_secs_f64());
     let mut t = Table::new("E2. The local outbox dispatcher", &["what", "events", "time", "rate"]);
-    t.row(vec!["commits writing them (reference)".into(), DISPATCHED.to_string(), ms(commits), rate(DISPATCHED, commits)]);
+    t.row(vec![
+        "commits writing them (reference)".into(),
+        DISPATCHED.to_string(),
+        ms(commits),
+        rate(DISPATCHED, commits),
+    ]);
     t.row(vec!["dispatched to the live channel".into(), DISPATCHED.to_string(), ms(alone), rate(DISPATCHED, alone)]);
     t.row(vec![
         "dispatched and delivered as signed webhooks".into(),
