@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { WebSocketServer } from 'ws';
 import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -133,11 +134,11 @@ const uploadRow = (name) => page.locator(`#uploads li.upload[data-filename="${na
 const VIEWPORT = { width: 1100, height: 820 };
 
 // A page of its own browser context (its own sessionStorage: another user), errors collected.
-async function newUserPage() {
+async function newUserPage(query = '') {
   const context = await browser.newContext({ viewport: VIEWPORT });
   const p = await context.newPage();
   p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  const res = await p.goto(`${api}/`);
+  const res = await p.goto(`${api}/${query}`);
   assert.equal(res.status(), 200);
   return p;
 }
@@ -392,6 +393,60 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       assert.deepEqual(await listedIds(dave), [], "dave's page shows nothing of carol's");
       await carol.context().close();
       await dave.context().close();
+    });
+  });
+
+  test('with a WebSocket API (?ws=, as on AWS) rows change from its messages, and the page reconnects', async () => {
+    await withLogs(async () => {
+      // Stands in for API Gateway's WebSocket API: what the page connects with, and what it is sent.
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      await new Promise((r) => wss.once('listening', r));
+      const connections = [];
+      wss.on('connection', (socket, req) => connections.push({ socket, url: new URL(req.url, 'http://x') }));
+      const until = async (what, ok) => {
+        const deadline = Date.now() + WAIT;
+        while (!ok()) {
+          assert.ok(Date.now() < deadline, what);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      const erin = await newUserPage(`?ws=ws://127.0.0.1:${wss.address().port}/live`);
+      const seen = [];
+      erin.on('request', (r) => seen.push(new URL(r.url()).pathname));
+      await signIn(erin, 'erin');
+      await until('the page connects', () => connections.length === 1);
+      const token = await tokenOf(erin);
+      assert.equal(connections[0].url.searchParams.get('token'), token, 'the JWT in the query, as $connect takes it');
+      await erin.waitForFunction(() => document.body.dataset.live === 'up', null, { timeout: WAIT });
+      assert.ok(!seen.includes('/events'), 'no Server-Sent Events when a WebSocket API is given');
+
+      const listed = seen.filter((p) => p === '/files').length;
+      const id = await uploadThrough(erin, { name: 'socket.txt', mimeType: 'text/plain', buffer: Buffer.from('ws\n') });
+      // The stack processes it; the page may learn that only from the socket.
+      let file;
+      for (const deadline = Date.now() + WAIT; file?.status !== 'processed'; await new Promise((r) => setTimeout(r, 50))) {
+        assert.ok(Date.now() < deadline, `not processed: ${JSON.stringify(file)}`);
+        file = await (await fetch(`${api}/files/${id}`, withToken(token))).json();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(await erin.evaluate((id) => document.querySelector(`#files tr[data-id="${id}"] td.status`).textContent !== 'processed', id),
+        'the row waits for the socket (nothing polls)');
+      const send = (type, version, data) => connections.at(-1).socket.send(JSON.stringify(
+        { type, id: `${id}.${version}`, timestamp: new Date().toISOString(), data: { ...data, version } }));
+      send('file.processed', 3, { ...file, thumbnail_url: undefined });
+      await rowReaches(erin, id, 'processed');
+      send('file.created', 1, { ...file, status: 'pending', processed: false });
+      await new Promise((r) => setTimeout(r, 300));
+      await rowReaches(erin, id, 'processed');   // an older version changes nothing
+      assert.equal(seen.filter((p) => p === '/files').length, listed, 'no GET /files while the socket is up');
+
+      // The socket drops: the page reconnects and reads the list once for what it missed.
+      connections[0].socket.close();
+      await until('the page reconnects', () => connections.length === 2);
+      await erin.waitForFunction(() => document.body.dataset.live === 'up', null, { timeout: WAIT });
+      await until('one GET /files after reconnecting', () => seen.filter((p) => p === '/files').length === listed + 1);
+      await erin.context().close();
+      wss.close();
     });
   });
 
