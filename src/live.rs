@@ -53,17 +53,17 @@ pub fn routes(live: Live) -> Router {
 /// anything else sees it.
 async fn token_from_query(mut req: Request, next: Next) -> Response {
     let query = req.uri().query().unwrap_or_default();
-    let (tokens, rest): (Vec<_>, Vec<_>) = url_pairs(query).into_iter().partition(|(k, _)| k == "access_token");
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let (tokens, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "access_token");
     if let Some((_, token)) = tokens.into_iter().next() {
         if !req.headers().contains_key(http::header::AUTHORIZATION)
             && let Ok(v) = http::HeaderValue::try_from(format!("Bearer {token}"))
         {
             req.headers_mut().insert(http::header::AUTHORIZATION, v);
         }
-        let rest: Vec<String> =
-            rest.iter().map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v))).collect();
+        let rest = serde_urlencoded::to_string(&rest).unwrap_or_default();
         let path = req.uri().path().to_owned();
-        let pq = if rest.is_empty() { path } else { format!("{path}?{}", rest.join("&")) };
+        let pq = if rest.is_empty() { path } else { format!("{path}?{rest}") };
         let mut parts = req.uri().clone().into_parts();
         parts.path_and_query = pq.parse().ok();
         if let Ok(uri) = http::Uri::from_parts(parts) {
@@ -71,19 +71,6 @@ async fn token_from_query(mut req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
-}
-
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let decode =
-                |s: &str| urlencoding::decode(&s.replace('+', " ")).map(|c| c.into_owned()).unwrap_or_default();
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 async fn events(

@@ -285,3 +285,19 @@ async fn a_sigkill_mid_ingest_loses_no_committed_change() {
     assert!(per_id.len() >= wanted.len());
     stack.stop();
 }
+
+#[test]
+fn webhook_and_event_settings_that_cannot_work_stop_the_stack_at_start() {
+    let data = temp_dir("events-flags");
+    for (args, says) in [
+        (vec!["--webhook-url", "http://hooks.example.com/x", "--webhook-secret", SECRET], "https"),
+        (vec!["--webhook-url", "https://hooks.example.com/x", "--webhook-secret", "not-a-secret"], "whsec_"),
+        (vec!["--webhook-url", "https://hooks.example.com/x"], "--webhook-secret"),
+        (vec!["--event-types", "processed,exploded"], "exploded"),
+    ] {
+        let out = crate::harness::command(&data, &args, &[]).output().unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
