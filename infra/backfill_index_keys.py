@@ -9,6 +9,9 @@
   puts them in `open_keys`, the sparse index the sweeper reads. Records written before it
   existed lack it: without it a file stuck in flight would not be swept (it would still be
   processed when its event comes).
+- `name_key` (the file name under Unicode case folding, `str.casefold`), on records with an
+  owner, puts them in `name_keys`, the index `GET /files?q=` searches. Records written before
+  search lack it.
 
 It never sets `owner`: records without one stay out of every user's own listing (only
 admins see them). A one-off Scan of the whole table (paced by DynamoDB's own pagination,
@@ -30,9 +33,14 @@ from botocore.exceptions import ClientError
 OPEN = ("pending", "processing")
 
 
-def keys(item_id: str, status: str) -> dict[str, str]:
-    """The index keys a record of this id and status carries."""
-    return {"shard": f"file#{item_id[-1]}", **({"open": item_id[-2:]} if status in OPEN else {})}
+def keys(item_id: str, status: str, filename: str | None, owned: bool) -> dict[str, str]:
+    """The index keys a record of this id, status, name and ownership carries."""
+    new = {"shard": f"file#{item_id[-1]}"}
+    if status in OPEN:
+        new["open"] = item_id[-2:]
+    if owned and filename:
+        new["name_key"] = filename.casefold()
+    return new
 
 
 def main() -> None:
@@ -46,9 +54,10 @@ def main() -> None:
     pages = ddb.get_paginator("scan").paginate(
         TableName=args.table,
         # status, shard and open are DynamoDB reserved words: always through placeholders.
-        FilterExpression="attribute_not_exists(#shard) OR (#s IN (:pending, :processing) AND attribute_not_exists(#open))",
-        ProjectionExpression="id, #s",
-        ExpressionAttributeNames={"#s": "status", "#shard": "shard", "#open": "open"},
+        FilterExpression="attribute_not_exists(#shard) OR (#s IN (:pending, :processing) AND attribute_not_exists(#open))"
+                         " OR (attribute_exists(#owner) AND attribute_not_exists(name_key))",
+        ProjectionExpression="id, #s, filename, #owner",
+        ExpressionAttributeNames={"#s": "status", "#shard": "shard", "#open": "open", "#owner": "owner"},
         ExpressionAttributeValues={":pending": {"S": "pending"}, ":processing": {"S": "processing"}},
     )
     for page in pages:
@@ -61,7 +70,7 @@ def main() -> None:
             todo += 1
             if args.dry_run:
                 continue
-            new = keys(item_id, status)
+            new = keys(item_id, status, item.get("filename", {}).get("S"), "owner" in item)
             try:
                 ddb.update_item(
                     TableName=args.table,

@@ -11,7 +11,7 @@ use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope,
 use picasso::change::Change;
 use picasso::domain::{
     Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey,
-    Owner, Status, rfc3339,
+    Owner, Status, name_key, rfc3339,
 };
 use picasso::integrity::Sha256Digest;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -68,6 +68,7 @@ impl SqliteCatalog {
             ("part_size", "part_size INTEGER"),
             ("key_layout", "key_layout TEXT"),
             ("version", "version INTEGER NOT NULL DEFAULT 1"),
+            ("name_key", "name_key TEXT"),
         ] {
             let has: bool =
                 conn.query_row("SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1", [column], |r| {
@@ -77,11 +78,21 @@ impl SqliteCatalog {
                 conn.execute_batch(&format!("ALTER TABLE files ADD COLUMN {ddl}"))?;
             }
         }
-        // Each owner's listing, whole or by status, is a range of its own index.
+        // Each owner's listing, whole or by status, is a range of its own index; a name search
+        // a range of the owner's folded names.
         conn.execute_batch(
             "CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, id) WHERE owner IS NOT NULL;
-             CREATE INDEX IF NOT EXISTS files_by_owner_status ON files (owner, status, id) WHERE owner IS NOT NULL;",
+             CREATE INDEX IF NOT EXISTS files_by_owner_status ON files (owner, status, id) WHERE owner IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS files_by_owner_name ON files (owner, name_key) WHERE owner IS NOT NULL;",
         )?;
+        // Files from before search: their folded names, once.
+        let unnamed: Vec<(String, String)> = conn
+            .prepare("SELECT id, filename FROM files WHERE owner IS NOT NULL AND name_key IS NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, filename) in unnamed {
+            conn.execute("UPDATE files SET name_key = ?2 WHERE id = ?1", params![id, name_key(&filename)])?;
+        }
         outbox::create(&conn)?;
         let conn = Arc::new(Mutex::new(conn));
         Ok(Self { outbox: Arc::new(Outbox::new(conn.clone())), conn })
@@ -167,8 +178,8 @@ impl SqliteCatalog {
 
 const INSERT: &str = "INSERT INTO files (id, filename, content_type, size, status, uploaded_at, processed_at,
      error_code, error_message, sha256, detected_type, metadata, thumbnail, expires_at, owner,
-     checksum_sha256, upload_id, part_size, key_layout, version)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+     checksum_sha256, upload_id, part_size, key_layout, version, name_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 
 fn insert_with(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -197,6 +208,7 @@ fn insert_with(
         r.multipart.as_ref().map(|m| m.part_size as i64),
         r.key_layout.stored(),
         r.version as i64,
+        r.owner.as_ref().map(|_| name_key(r.filename.as_str())),
     ])
 }
 
@@ -306,21 +318,26 @@ impl Catalog for SqliteCatalog {
     ) -> anyhow::Result<Vec<FileRecord>> {
         // The maximum id sorts after every UUID, so one statement serves the first page too.
         let after = after.map_or_else(|| "~".to_owned(), |a| a.to_string());
-        let owner = match scope {
-            Scope::Owner(o) => Some(o.as_str()),
-            Scope::All => None,
+        let owner = scope.owner().map(Owner::as_str);
+        let prefix = match scope {
+            Scope::Named(_, p) => Some(p.as_str()),
+            _ => None,
         };
-        let sql = match (owner, status) {
-            // Every statement names all four parameters; those not in play are NULL.
-            (Some(_), None) => "WHERE owner = ?3 AND id < ?1 AND ?4 IS NULL",
-            (Some(_), Some(_)) => "WHERE owner = ?3 AND status = ?4 AND id < ?1",
-            (None, None) => "WHERE id < ?1 AND ?3 IS NULL AND ?4 IS NULL",
-            (None, Some(_)) => "WHERE status = ?4 AND id < ?1 AND ?3 IS NULL",
+        let sql = match (owner, status, prefix) {
+            // Every statement names all five parameters; those not in play are NULL.
+            (Some(_), _, Some(_)) => {
+                "WHERE owner = ?3 AND name_key >= ?5 AND substr(name_key, 1, length(?5)) = ?5 AND id < ?1
+                   AND (?4 IS NULL OR status = ?4)"
+            }
+            (Some(_), None, None) => "WHERE owner = ?3 AND id < ?1 AND ?4 IS NULL AND ?5 IS NULL",
+            (Some(_), Some(_), None) => "WHERE owner = ?3 AND status = ?4 AND id < ?1 AND ?5 IS NULL",
+            (None, None, _) => "WHERE id < ?1 AND ?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL",
+            (None, Some(_), _) => "WHERE status = ?4 AND id < ?1 AND ?3 IS NULL AND ?5 IS NULL",
         };
         let conn = self.conn();
         let rows = conn
             .prepare_cached(&format!("SELECT {COLUMNS} FROM files {sql} ORDER BY id DESC LIMIT ?2"))?
-            .query_map(params![after, n as i64, owner, status.map(Status::as_str)], from_row)?
+            .query_map(params![after, n as i64, owner, status.map(Status::as_str), prefix], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }

@@ -43,11 +43,12 @@ INDEX_KEYS = {
     "owner_keys": ("owner", "id"),
     "shard_keys": ("shard", "id"),
     "open_keys": ("open", "id"),
+    "name_keys": ("owner", "name_key"),
 }
 # Which indexes each function may Query (nothing else, and never the table or index/*).
 QUERY_GRANTS = {
     "UploadFunction": set(),
-    "ListFunction": {"owner_keys", "shard_keys"},
+    "ListFunction": {"owner_keys", "shard_keys", "name_keys"},
     "ProcessorFunction": {"open_keys"},
     # The events functions read the files table's stream, never its indexes.
     "EventsFunction": set(),
@@ -332,7 +333,7 @@ def test_cors_lets_browsers_send_the_token(tpl):
 
 # --------------------------------------------------------------------------- data and permissions
 
-def test_table_has_three_keys_only_indexes_and_a_stream(tpl):
+def test_table_has_four_keys_only_indexes_and_a_stream(tpl):
     table = tpl["Resources"]["FilesTable"]
     p = table["Properties"]
     gsis = {g["IndexName"]: g for g in p["GlobalSecondaryIndexes"]}

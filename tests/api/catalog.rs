@@ -141,3 +141,11 @@ async fn sqlite_catalog() {
     assert_eq!(again.list(&Scope::All, None, None, 100).await.unwrap().items.len(), 12);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn name_search_in_both_embedded_catalogs() {
+    crate::common::search::name_search(Arc::new(picasso::memory::MemoryCatalog::default())).await;
+    let dir = std::env::temp_dir().join(format!("picasso-search-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    crate::common::search::name_search(picasso_local::open_catalog(&dir).unwrap()).await;
+}

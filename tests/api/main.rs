@@ -13,4 +13,5 @@ mod openapi;
 mod ownership;
 mod presign;
 mod quotas;
+mod search;
 mod trust_store;

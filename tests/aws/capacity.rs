@@ -28,7 +28,7 @@ async fn one_upload_writes_each_index_once_and_its_claim_and_verdict_only_the_ta
     let shape = table_shape(&sdk, &table).await;
     assert_eq!(
         shape.indexes.iter().map(|i| i.name.as_str()).collect::<std::collections::BTreeSet<_>>(),
-        ["open_keys", "owner_keys", "shard_keys"].into(),
+        ["name_keys", "open_keys", "owner_keys", "shard_keys"].into(),
         "the emulator's table is the template's"
     );
 
@@ -60,11 +60,11 @@ async fn one_upload_writes_each_index_once_and_its_claim_and_verdict_only_the_ta
         if c.transactional() { u.transactional() } else { u }
     };
     // Create, in one transaction (each item written twice): the file and one entry in each
-    // index (the open index while not final), and the owner's usage.
+    // index (the open index while not final, the name index for search), and the owner's usage.
     let create = units(file[0]);
     assert_eq!(
         (create.table, create.indexes.clone()),
-        (2, units_of(&[("open_keys", 1), ("owner_keys", 1), ("shard_keys", 1)]))
+        (2, units_of(&[("name_keys", 1), ("open_keys", 1), ("owner_keys", 1), ("shard_keys", 1)]))
     );
     let usage_create = units(usage[0]);
     assert_eq!(usage_create.total(), 2, "{usage_create:?}");
@@ -76,8 +76,14 @@ async fn one_upload_writes_each_index_once_and_its_claim_and_verdict_only_the_ta
     assert_eq!((verdict.table, verdict.indexes.clone()), (1, units_of(&[("open_keys", 1)])));
     // Delete, in one transaction with the usage: the item and its remaining index entries.
     let delete = units(file[3]);
-    assert_eq!((delete.table, delete.indexes.clone()), (2, units_of(&[("owner_keys", 1), ("shard_keys", 1)])));
+    assert_eq!(
+        (delete.table, delete.indexes.clone()),
+        (2, units_of(&[("name_keys", 1), ("owner_keys", 1), ("shard_keys", 1)]))
+    );
     assert_eq!(units(usage[1]).total(), 2);
     let upload = create.total() + usage_create.total() + claim.total() + verdict.total();
-    assert_eq!(upload, 10, "write units from slot to verdict (19 with four full-projection indexes and no quota)");
+    assert_eq!(
+        upload, 11,
+        "write units from slot to verdict (10 before search; 19 with four full-projection indexes and no quota)"
+    );
 }

@@ -57,3 +57,11 @@ async fn a_rare_status_pages_through_short_pages_to_every_match_and_no_other() {
     assert_eq!(rest.items.len(), 3);
     assert!(rest.next.is_none());
 }
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: `make test` starts it and runs these"]
+async fn name_search_reads_the_owners_folded_names() {
+    crate::common::search::name_search(std::sync::Arc::new(catalog(1000).await)).await;
+    // With few reads allowed per page, a status filter still reaches every match.
+    crate::common::search::name_search(std::sync::Arc::new(catalog(2).await)).await;
+}

@@ -75,6 +75,12 @@ async fn records_of_the_previous_version_are_backfilled_swept_and_processed_at_t
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     assert!(stale(catalog.clone()).await.contains(&waiting), "the sweeper sees it");
+    let named = Scope::Named(
+        picasso::domain::Owner::parse(&owner).unwrap(),
+        picasso::domain::NamePrefix::parse("OLD").unwrap().unwrap(),
+    );
+    let found = catalog.newest(&named, None, None, 10).await.unwrap();
+    assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [waiting], "a search finds it");
     assert!(everyone(catalog.clone()).await.contains(&ownerless), "admins see it");
     let record = catalog.get(waiting).await.unwrap().unwrap();
     assert_eq!((record.key_layout, record.key().to_string()), (KeyLayout::Flat, flat.clone()));

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod quota;
+pub mod search;
 
 use std::path::PathBuf;
 use std::sync::Arc;

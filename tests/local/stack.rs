@@ -524,3 +524,21 @@ async fn at_the_quota_concurrent_slot_requests_admit_exactly_the_room_left() {
     stack.stop();
     std::fs::remove_dir_all(data).unwrap();
 }
+
+#[tokio::test]
+async fn the_stack_searches_a_users_files_by_name() {
+    let data = temp_dir("search");
+    let stack = Stack::start(&data, &["--no-processing"], &[]);
+    let http = client();
+    let (alice, bob) = (stack.sign_in(&http, "alice").await, stack.sign_in(&http, "bob").await);
+    for name in ["Überweisung-März.pdf", "überweisung-april.pdf", "Rechnung.pdf"] {
+        request_upload(&alice, name, "application/pdf", 10).await;
+    }
+    request_upload(&bob, "Überweisung-bob.pdf", "application/pdf", 10).await;
+    let found = alice.get_json("/files?q=%C3%9CBERWEISUNG", 200).await;
+    let names: Vec<&str> = found["items"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, ["überweisung-april.pdf", "Überweisung-März.pdf"]);
+    let refused = alice.get_json(&format!("/files?q={}", "x".repeat(256)), 400).await;
+    assert_eq!(refused["error"]["code"], "invalid_query");
+    stack.stop();
+}

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Analysis, Failure, FileId, FileRecord, Owner, Status};
+use crate::domain::{Analysis, Failure, FileId, FileRecord, NamePrefix, Owner, Status};
 use crate::refusal::DomainError;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -99,6 +99,27 @@ pub enum Scope {
     Owner(Owner),
     /// Everyone's (admins), records without an owner included.
     All,
+    /// One owner's files whose name starts with a prefix, compared case-folded (`?q=`).
+    Named(Owner, NamePrefix),
+}
+
+impl Scope {
+    /// The owner whose files it holds (all but everyone's).
+    pub fn owner(&self) -> Option<&Owner> {
+        match self {
+            Scope::Owner(o) | Scope::Named(o, _) => Some(o),
+            Scope::All => None,
+        }
+    }
+
+    /// Whether `r` belongs to it.
+    pub fn holds(&self, r: &FileRecord) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owner(o) => r.owner.as_ref() == Some(o),
+            Scope::Named(o, prefix) => r.owner.as_ref() == Some(o) && prefix.matches(r.filename.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +270,7 @@ impl Cursor {
         let scope = match &self.scope {
             Scope::All => "*".to_owned(),
             Scope::Owner(o) => format!("o:{o}"),
+            Scope::Named(o, p) => format!("q:{}:{o}", URL_SAFE_NO_PAD.encode(p.as_str())),
         };
         URL_SAFE_NO_PAD.encode(format!("v2:{status}:{}:{scope}", self.after))
     }
@@ -271,6 +293,14 @@ impl Cursor {
         };
         let cursor_scope = match whose {
             "*" => Scope::All,
+            q if q.starts_with("q:") => {
+                let (prefix, owner) = q[2..].split_once(':').ok_or_else(invalid)?;
+                let prefix = URL_SAFE_NO_PAD.decode(prefix).ok().and_then(|p| String::from_utf8(p).ok());
+                Scope::Named(
+                    Owner::parse(owner).ok_or_else(invalid)?,
+                    NamePrefix::from_folded(prefix.ok_or_else(invalid)?),
+                )
+            }
             o => Scope::Owner(o.strip_prefix("o:").and_then(Owner::parse).ok_or_else(invalid)?),
         };
         let after = FileId::parse(id).ok_or_else(invalid)?;
@@ -294,7 +324,8 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        for scope in [alice(), Scope::All] {
+        let named = Scope::Named(Owner::parse("a:b").unwrap(), NamePrefix::parse("Straße: 2").unwrap().unwrap());
+        for scope in [alice(), Scope::All, named] {
             for status in [None, Some(Status::Processed)] {
                 let c = Cursor { scope: scope.clone(), status, after: FileId::new() };
                 assert_eq!(Cursor::decode(&c.encode(), &scope, status).unwrap(), c);
@@ -306,7 +337,9 @@ mod tests {
     fn a_cursor_opens_only_its_own_listing() {
         let c = Cursor { scope: alice(), status: None, after: FileId::new() }.encode();
         let bob = Scope::Owner(Owner::parse("bob").unwrap());
-        for (scope, status) in [(bob, None), (Scope::All, None), (alice(), Some(Status::Failed))] {
+        let searched =
+            Scope::Named(Owner::parse("alice:with|odd#chars").unwrap(), NamePrefix::parse("a").unwrap().unwrap());
+        for (scope, status) in [(bob, None), (Scope::All, None), (alice(), Some(Status::Failed)), (searched, None)] {
             let e = Cursor::decode(&c, &scope, status).unwrap_err();
             assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_cursor"), "{scope:?}");
         }

@@ -192,6 +192,44 @@ fn is_invisible(c: char) -> bool {
 
 /// A MIME type, stored lowercased as `type/subtype` or `type/subtype; charset=x`: the only
 /// parameter kept is a valid `charset`; the allow-list applies to `type/subtype`.
+/// A file name as search compares it: Unicode default case folding (`Straße` and `STRASSE`
+/// are both `strasse`), so a prefix matches whatever the case it was typed in.
+pub fn name_key(name: &str) -> String {
+    caseless::default_case_fold_str(name)
+}
+
+/// What `GET /files?q=` searches: the start of a name, folded as [`name_key`] folds names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NamePrefix(String);
+
+impl NamePrefix {
+    /// At most as long as a name may be; an empty prefix is no search at all.
+    pub fn parse(q: &str) -> Result<Option<Self>, DomainError> {
+        if q.chars().count() > FileName::MAX_BYTES {
+            return Err(DomainError::invalid(
+                "invalid_query",
+                format!("q is {} characters: at most {} (the longest name)", q.chars().count(), FileName::MAX_BYTES),
+            ));
+        }
+        Ok((!q.is_empty()).then(|| Self(name_key(q))))
+    }
+
+    /// The folded prefix.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `name` starts with it, compared folded.
+    pub fn matches(&self, name: &str) -> bool {
+        name_key(name).starts_with(&self.0)
+    }
+
+    /// An already folded prefix (from a cursor this API issued).
+    pub fn from_folded(folded: String) -> Self {
+        Self(folded)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ContentType(String);

@@ -72,10 +72,14 @@ impl From<DomainError> for ApiError {
     }
 }
 
-/// Any failure of an adapter: logged, answered `500 internal`.
+/// Any failure of an adapter: logged, answered `500 internal`; unless an adapter refused the
+/// request itself (a search too broad to answer), which is the client's to change.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        Self::internal(e)
+        match e.downcast::<DomainError>() {
+            Ok(refused) => refused.into(),
+            Err(e) => Self::internal(e),
+        }
     }
 }
 

@@ -102,10 +102,7 @@ impl Catalog for MemoryCatalog {
             Some(a) => rows.range(..a),
             None => rows.range(..),
         };
-        let mine = |r: &&FileRecord| match scope {
-            Scope::All => true,
-            Scope::Owner(o) => r.owner.as_ref() == Some(o),
-        };
+        let mine = |r: &&FileRecord| scope.holds(r);
         let matching =
             older.rev().map(|(_, row)| &row.record).filter(mine).filter(|r| status.is_none_or(|s| r.status == s));
         Ok(matching.take(n).cloned().collect())

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::state::{AppState, visible_record};
 use super::wire::{FileDetail, FilePage, FileView};
 use crate::catalog::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
-use crate::domain::{FileRecord, Status};
+use crate::domain::{FileRecord, NamePrefix, Status};
 use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::identity::Caller;
@@ -53,10 +53,20 @@ impl ListParams {
             Some(s) => ListScope::parse(s)
                 .ok_or_else(|| ApiError::bad_request("invalid_scope", "scope must be mine or all"))?,
         };
-        let scope = match asked {
-            ListScope::Mine => Scope::Owner(caller.owner.clone()),
-            ListScope::All if caller.admin => Scope::All,
-            ListScope::All => return Err(ApiError::forbidden("scope=all lists everyone's files: admins only")),
+        let named = match q.get("q") {
+            None => None,
+            Some(q) => NamePrefix::parse(q)?,
+        };
+        let scope = match (asked, named) {
+            (ListScope::Mine, None) => Scope::Owner(caller.owner.clone()),
+            (ListScope::Mine, Some(prefix)) => Scope::Named(caller.owner.clone(), prefix),
+            (ListScope::All, _) if !caller.admin => {
+                return Err(ApiError::forbidden("scope=all lists everyone's files: admins only"));
+            }
+            (ListScope::All, None) => Scope::All,
+            (ListScope::All, Some(_)) => {
+                return Err(ApiError::bad_request("invalid_query", "q searches your own files: leave out scope=all"));
+            }
         };
         let limit = match q.get("limit") {
             None => DEFAULT_LIMIT,
@@ -84,17 +94,19 @@ impl ListParams {
 /// List files.
 ///
 /// The caller's files, newest first, a page at a time: pass `next_cursor` back as `cursor`
-/// for the next page. Admins may list everyone's with `scope=all`.
+/// for the next page. `q` keeps those whose name starts with it, in any case. Admins may list
+/// everyone's with `scope=all`.
 #[utoipa::path(get, path = "/files", tag = "files", operation_id = "listFiles",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 50 by default"),
         ("status" = Option<Status>, Query, description = "Only files of this status. Such a page may hold fewer than `limit` files, even none, and still have a `next_cursor`: the listing ends when `next_cursor` is null"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
         ("scope" = Option<ListScope>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
+        ("q" = Option<String>, Query, max_length = 255, description = "Only the caller's files whose name starts with this, compared with Unicode case folding (`straße` finds `STRASSE.txt`); empty: no search. Combines with `status`, not with `scope=all`"),
     ),
     responses(
         (status = 200, description = "The caller's files, newest first", body = FilePage),
-        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
+        (status = 400, description = "`invalid_query` (also `q` over 255 characters, or with `scope=all`), `query_too_broad` (`q` matches over 20,000 of the caller's files), `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
         Unauthorized,
         (status = 403, description = "`forbidden`: `scope=all` outside the admin group", body = ErrorBody),
     ))]

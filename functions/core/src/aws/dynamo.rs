@@ -19,14 +19,18 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
 use crate::domain::{
-    Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, Owner, Status,
-    rfc3339,
+    Analysis, ContentType, DomainError, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload,
+    NamePrefix, Owner, Status, name_key, rfc3339,
 };
 use crate::integrity::Sha256Digest;
 
 const OWNER_KEYS: &str = "owner_keys";
 const SHARD_KEYS: &str = "shard_keys";
 const OPEN_KEYS: &str = "open_keys";
+const NAME_KEYS: &str = "name_keys";
+/// The most matches a name search reads (keys only, about 100 bytes each): a prefix that
+/// matches more of one user's files is refused as too broad.
+pub const MAX_NAME_MATCHES: usize = 20_000;
 /// The shards of the all-files and open indexes: the last hex digit of the (random) end of a UUIDv7.
 const SHARDS: [char; 16] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
 /// BatchGetItem's limit.
@@ -73,6 +77,8 @@ pub(super) fn to_item(r: &FileRecord, expires_at: DateTime<Utc>) -> HashMap<Stri
     ]);
     if let Some(o) = &r.owner {
         item.insert("owner".into(), s(o.as_str()));
+        // Searched by `name_keys` (an owner's files by folded name).
+        item.insert("name_key".into(), s(name_key(r.filename.as_str())));
     }
     let h = shard_of(r.id);
     item.insert("shard".into(), s(format!("file#{h}")));
@@ -425,12 +431,57 @@ impl DynamoCatalog {
         n: usize,
         reads: usize,
     ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        let keep = |item: &Item| status.is_none_or(|s| status_of(item) == Some(s));
         let listing = match scope {
             Scope::Owner(o) => Listing::Owner(o),
             Scope::All => Listing::All,
+            Scope::Named(o, prefix) => return self.find_named(o, prefix, after, n, reads, &keep).await,
         };
-        self.scan(&listing, after, false, n, reads, &|item: &Item| status.is_none_or(|s| status_of(item) == Some(s)))
-            .await
+        self.scan(&listing, after, false, n, reads, &keep).await
+    }
+
+    /// A name search: every match's id from `name_keys` (in name order there), newest first,
+    /// then the items a batch at a time, as `scan` does.
+    async fn find_named(
+        &self,
+        owner: &Owner,
+        prefix: &NamePrefix,
+        after: Option<FileId>,
+        n: usize,
+        reads: usize,
+        keep: &(dyn Fn(&Item) -> bool + Sync),
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+        let q = Query {
+            index: NAME_KEYS,
+            pk: "owner",
+            key: "#pk = :pk AND begins_with(name_key, :prefix)".into(),
+            values: vec![(":pk", s(owner.as_str())), (":prefix", s(prefix.as_str()))],
+            forward: true,
+        };
+        let mut ids = query_ids(&self.client, &self.table, q, MAX_NAME_MATCHES + 1).await?;
+        if ids.len() > MAX_NAME_MATCHES {
+            return Err(DomainError::invalid(
+                "query_too_broad",
+                format!("q matches over {MAX_NAME_MATCHES} of your files: type more of the name"),
+            )
+            .into());
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.retain(|id| after.is_none_or(|a| *id < a));
+        let (mut found, mut read) = (Vec::with_capacity(n.min(BATCH_GET)), 0);
+        while found.len() < n && read < ids.len() {
+            let want = (n - found.len()).clamp(1, BATCH_GET).min(ids.len() - read);
+            let chunk = &ids[read..read + want];
+            read += want;
+            for item in self.batch_get(chunk, false).await?.iter().filter(|i| keep(i)) {
+                found.push(from_item(item)?);
+            }
+            if read >= reads && found.len() < n && read < ids.len() {
+                return Ok((found, Some(chunk[want - 1])));
+            }
+        }
+        found.truncate(n);
+        Ok((found, None))
     }
 
     /// Walks an index in id order from `after`, fetching the items a batch at a time, and
@@ -554,7 +605,7 @@ struct Query {
 
 /// Up to `n` ids. A page can stop early at DynamoDB's 1 MB limit: keep going until n or the end.
 async fn query_ids(client: &aws_sdk_dynamodb::Client, table: &str, q: Query, n: usize) -> anyhow::Result<Vec<FileId>> {
-    let mut ids = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n.min(BATCH_GET * 10));
     let mut start = None;
     loop {
         let mut req = client
