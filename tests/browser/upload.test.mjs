@@ -450,6 +450,30 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
+  test('searching a name prefix lists only the matches, in any case; clearing it lists all again', async () => {
+    await withLogs(async () => {
+      const fay = await newUserPage();
+      await signIn(fay, 'fay');
+      await fay.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      const ids = {};
+      for (const name of ['alpha-1.txt', 'Alpha-2.txt', 'beta.txt']) {
+        ids[name] = await uploadThrough(fay, { name, mimeType: 'text/plain', buffer: Buffer.from(`${name}\n`) });
+        await rowReaches(fay, ids[name], 'processed');
+      }
+      const searched = fay.waitForResponse((r) => new URL(r.url()).searchParams.get('q') === 'ALP' && r.status() === 200);
+      await fay.fill('#search', 'ALP');
+      await searched;
+      await fay.waitForFunction((n) => document.querySelectorAll('#files tr').length === n, 2, { timeout: WAIT });
+      assert.deepEqual(new Set(await listedIds(fay)), new Set([ids['alpha-1.txt'], ids['Alpha-2.txt']]));
+      await fay.fill('#search', 'gamma');
+      await fay.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      assert.match(await fay.locator('#empty').textContent(), /gamma/);
+      await fay.fill('#search', '');
+      await fay.waitForFunction((n) => document.querySelectorAll('#files tr').length === n, 3, { timeout: WAIT });
+      await fay.context().close();
+    });
+  });
+
   test('sign-out clears the token and shows the sign-in form', async () => {
     await withLogs(async () => {
       const carol = await newUserPage();
