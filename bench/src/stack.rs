@@ -310,10 +310,12 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
             "page N via cursor (N)",
             "status=processed page N",
             "admin scope=all p50 / p99",
+            "search q=photo-1 p50 / p99",
             "old service, all rows (reference)",
         ],
     );
     let mut p50s = HashMap::new();
+    let mut search_p50s = HashMap::new();
     for n in SIZES {
         let data = fresh_dir(env, &format!("listing-{n}"))?;
         let t = Instant::now();
@@ -327,7 +329,10 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
         let processed = timed(&http, &format!("{}/files?limit=50&status=processed", stack.api), REQUESTS).await?;
         let (deep_n, deep) = deep_page(&http, &stack.api, None).await?;
         let (deep_pn, deep_p) = deep_page(&http, &stack.api, Some("processed")).await?;
+        // The user's files whose name starts with photo-1, in any case (`name_key` index).
+        let search = timed(&http, &format!("{}/files?limit=50&q=PHOTO-1", stack.api), REQUESTS).await?;
         p50s.insert(n, pct(&first, 50.0));
+        search_p50s.insert(n, pct(&search, 50.0));
         let reference = match n {
             10_000 => "0.99 s",
             100_000 => "8.4 s",
@@ -340,6 +345,7 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
             format!("{} ({deep_n})", ms(deep)),
             format!("{} ({deep_pn})", ms(deep_p)),
             format!("{} / {}", ms(pct(&all, 50.0)), ms(pct(&all, 99.0))),
+            format!("{} / {}", ms(pct(&search, 50.0)), ms(pct(&search, 99.0))),
             reference.into(),
         ]);
     }
@@ -350,6 +356,9 @@ pub async fn listing(env: &Env) -> anyhow::Result<()> {
     let (small, big) = (p50s[&1_000], p50s[&1_000_000]);
     let ratio = big.as_secs_f64() / small.as_secs_f64();
     goal("B5 p50 at 1M within 1.2× of p50 at 1k", ratio <= 1.2, format!("{} vs {}: {ratio:.2}×", ms(big), ms(small)));
+    let (small, big) = (search_p50s[&1_000], search_p50s[&1_000_000]);
+    let ratio = big.as_secs_f64() / small.as_secs_f64();
+    goal("B5 search p50 at 1M within 1.2× of 1k", ratio <= 1.2, format!("{} vs {}: {ratio:.2}×", ms(big), ms(small)));
     Ok(())
 }
 
