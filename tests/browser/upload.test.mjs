@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -471,6 +471,56 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       await fay.fill('#search', '');
       await fay.waitForFunction((n) => document.querySelectorAll('#files tr').length === n, 3, { timeout: WAIT });
       await fay.context().close();
+    });
+  });
+
+  test('each file has its details, a download of exactly its bytes, and a delete that lasts', async () => {
+    await withLogs(async () => {
+      const gil = await newUserPage();
+      await signIn(gil, 'gil');
+      await gil.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      const jpeg = { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: readFileSync(path.join(ROOT, 'tests/fixtures/photo.jpg')) };
+      const csv = { name: 'sheet.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n3,4\n') };
+      const liar = { name: 'liar.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all\n') };
+      const ids = {};
+      for (const [f, status] of [[jpeg, 'processed'], [csv, 'processed'], [liar, 'failed']]) {
+        ids[f.name] = await uploadThrough(gil, f);
+        await rowReaches(gil, ids[f.name], status);
+      }
+      const facts = async (id) => {
+        await gil.click(`#files tr[data-id="${id}"] button:has-text("Details")`);
+        await gil.locator('#file-panel').waitFor({ state: 'visible', timeout: WAIT });
+        return gil.locator('#panel-facts').textContent();
+      };
+      assert.match(await facts(ids['photo.jpg']), /640 × 427 px/);
+      assert.match(await facts(ids['photo.jpg']), new RegExp(createHash('sha256').update(jpeg.buffer).digest('hex')));
+      assert.match(await facts(ids['sheet.csv']), /3 lines, 3 words/);
+      const failed = await facts(ids['liar.png']);
+      assert.match(failed, /Failed because/);
+      assert.match(failed, /\(\w+\)/, 'the failure code beside the reason');
+      await gil.click('#panel-close');
+      assert.ok(await gil.locator('#file-panel').isHidden());
+
+      // Download: the link's bytes are the JPEG's.
+      const downloaded = gil.waitForEvent('download');
+      await gil.click(`#files tr[data-id="${ids['photo.jpg']}"] button:has-text("Download")`);
+      const file = await (await downloaded).path();
+      assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'),
+        createHash('sha256').update(jpeg.buffer).digest('hex'));
+
+      // Delete, confirmed: gone, and still gone after a reload.
+      gil.once('dialog', (d) => d.accept());
+      await gil.click(`#files tr[data-id="${ids['sheet.csv']}"] button:has-text("Delete")`);
+      await gil.waitForFunction((id) => !document.querySelector(`#files tr[data-id="${id}"]`), ids['sheet.csv'], { timeout: WAIT });
+      await gil.reload();
+      await gil.waitForFunction((n) => document.querySelectorAll('#files tr').length === n, 2, { timeout: WAIT });
+      assert.ok(!(await listedIds(gil)).includes(ids['sheet.csv']));
+      // Dismissed: nothing deleted.
+      gil.once('dialog', (d) => d.dismiss());
+      await gil.click(`#files tr[data-id="${ids['liar.png']}"] button:has-text("Delete")`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok((await listedIds(gil)).includes(ids['liar.png']));
+      await gil.context().close();
     });
   });
 
