@@ -524,6 +524,35 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
+  test('accessible (axe-core: no serious or critical violation, signed out and in) and usable 390 px wide', async () => {
+    await withLogs(async () => {
+      const axe = path.join(ROOT, 'tests/browser/node_modules/axe-core/axe.min.js');
+      const violations = async (p) => {
+        await p.addScriptTag({ path: axe });
+        const found = await p.evaluate(async () => (await window.axe.run(document)).violations
+          .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })));
+        return found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      };
+      const hal = await newUserPage();
+      await hal.locator('#dev-name').waitFor({ state: 'visible', timeout: WAIT });
+      assert.deepEqual(await violations(hal), [], 'signed out');
+      await signIn(hal, 'hal');
+      const id = await uploadThrough(hal, { name: 'a11y.txt', mimeType: 'text/plain', buffer: Buffer.from('a11y\n') });
+      await rowReaches(hal, id, 'processed');
+      await hal.click(`#files tr[data-id="${id}"] button:has-text("Details")`);
+      assert.deepEqual(await violations(hal), [], 'signed in, with a file and its details');
+
+      const wide = await hal.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(wide <= 0, `no horizontal scroll on a desktop (${wide} px too wide)`);
+      await hal.setViewportSize({ width: 390, height: 844 });
+      await new Promise((r) => setTimeout(r, 200));
+      const overflow = await hal.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scroll at 390 px (${overflow} px too wide)`);
+      await hal.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-narrow.png'), fullPage: true });
+      await hal.context().close();
+    });
+  });
+
   test('sign-out clears the token and shows the sign-in form', async () => {
     await withLogs(async () => {
       const carol = await newUserPage();
