@@ -45,7 +45,12 @@ EM_AARCH64 = 183
 
 
 def bootstrap(function: str) -> Path:
-    return BUILD / FUNCTIONS[function] / "bootstrap"
+    """Where `sam build` put the function's bootstrap: its `CodeUri` in the built template
+    (functions built once for several share a `…-Shared` directory)."""
+    lines = (BUILD / "template.yaml").read_text().splitlines()
+    start = lines.index(f"  {FUNCTIONS[function]}:")
+    code_uri = next(line.split(":", 1)[1].strip() for line in lines[start:] if line.strip().startswith("CodeUri:"))
+    return BUILD / code_uri / "bootstrap"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
