@@ -73,6 +73,8 @@ def test_each_function_with_its_events(sam_invoke):
     assert (bad["statusCode"], body(bad)["error"]["code"]) == (400, "invalid_filename")
     listed = sam_invoke("ListFunction", "list.json")
     assert listed["statusCode"] == 200 and "items" in body(listed), listed
+    page = sam_invoke("ListFunction", "page.json")
+    assert page["statusCode"] == 200 and "content-security-policy" in page["headers"], page
     missing = sam_invoke("ListFunction", "get-missing.json")
     assert (missing["statusCode"], body(missing)["error"]["code"]) == (404, "not_found")
     assert sam_invoke("ProcessorFunction", "sqs-s3-test-event.json") == {"batchItemFailures": []}
@@ -98,6 +100,10 @@ def test_an_upload_through_the_three_functions_in_containers(sam_invoke):
     assert (got["size"], got["detected_type"]) == (len(data), "text/csv"), got
 
 
+# The stack's parameters the page's settings come from (a hosted UI, another admin group).
+PAGE_PARAMETERS = "CognitoDomainPrefix=picasso-demo CallbackUrls=https://app.example.com/ AdminGroup=curators"
+
+
 @pytest.fixture(scope="module")
 def start_api(env_vars: str):
     """`sam local start-api` on a free port."""
@@ -105,7 +111,8 @@ def start_api(env_vars: str):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(ROOT / ".test-run" / "sam-start-api.log", "w")
-    proc = subprocess.Popen(["sam", "local", "start-api", "--port", str(port), *common(env_vars)],
+    proc = subprocess.Popen(["sam", "local", "start-api", "--port", str(port), *common(env_vars),
+                             "--parameter-overrides", PAGE_PARAMETERS],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -202,3 +209,28 @@ def test_the_dev_authorizer_refuses_to_start_outside_sam_local():
     assert out.returncode != 0, out
     assert "only under sam local" in out.stderr
     assert [p for p, _ in posted] == ["/2018-06-01/runtime/init/error"], posted
+
+
+def test_the_page_is_served_without_a_token_with_the_templates_settings(start_api):
+    """GET / through `sam local start-api`: the list function serves the page, no token asked,
+    its settings from the template's parameters, none from the URL, and its policy names them."""
+    for query in ("", "?api=https://elsewhere.example&client_id=x&domain=evil.example&ws=wss://elsewhere.example/"):
+        with urllib.request.urlopen(start_api + "/" + query) as r:
+            assert r.status == 200
+            assert r.headers["content-type"].startswith("text/html")
+            html, csp = r.read().decode(), r.headers["content-security-policy"]
+        assert "elsewhere.example" not in html and "evil.example" not in html, "nothing of the URL in the page"
+        start = html.index('<script type="application/json" id="picasso-settings">')
+        settings = json.loads(html[html.index(">", start) + 1:html.index("</script>", start)])
+        auth = settings["auth"]
+        assert auth["mode"] == "cognito", settings
+        assert auth["domain"].startswith("picasso-demo.auth.") and auth["domain"].endswith(".amazoncognito.com"), auth
+        assert auth["client_id"], auth
+        assert settings["admin_group"] == "curators"
+        assert settings["api"] is None, "the page calls the API that serves it"
+        live = settings["live"]["websocket"]
+        assert live.startswith("wss://") and live.endswith("/live"), settings
+        connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+        assert f"https://{auth['domain']}" in connect.split(), csp
+        assert "'unsafe-inline'" not in csp and "default-src 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"

@@ -39,6 +39,9 @@ REQUIRED_ROUTES = {
     ("GET", "/openapi.json"),
     ("GET", "/usage"),
 }
+# The web page holds no data (its settings are the stack's public parameters): the one route
+# without a token, served by the list function.
+PUBLIC_ROUTES = {("GET", "/")}
 INDEX_KEYS = {
     "owner_keys": ("owner", "id"),
     "shard_keys": ("shard", "id"),
@@ -172,9 +175,9 @@ def cognito_resources(tpl: dict) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- every route authorized
 
-def test_every_route_is_behind_the_jwt_authorizer(tpl):
+def test_every_route_but_the_page_is_behind_the_jwt_authorizer(tpl):
     routes = http_api_routes(tpl)
-    assert REQUIRED_ROUTES <= {(m, p) for _, m, p, _ in routes}, "a route of the API is missing"
+    assert REQUIRED_ROUTES | PUBLIC_ROUTES <= {(m, p) for _, m, p, _ in routes}, "a route of the API is missing"
     apis = resources(tpl, "AWS::Serverless::HttpApi")
     for fn, method, path, props in routes:
         where = f"{fn}: {method} {path}"
@@ -185,6 +188,9 @@ def test_every_route_is_behind_the_jwt_authorizer(tpl):
         assert "JwtConfiguration" in authorizer, f"{where}: authorizer {name} is not a JWT authorizer"
         assert authorizer.get("IdentitySource") == "$request.header.Authorization", where
         route_auth = props.get("Auth", {}).get("Authorizer", name)
+        if (method, path) in PUBLIC_ROUTES:
+            assert (fn, route_auth) == ("ListFunction", "NONE"), f"{where}: the page, public, from the list function"
+            continue
         assert route_auth == name, f"{where} opts out of the JWT authorizer ({route_auth})"
     # No other way in: no REST API events, no function URL.
     for fn_name, fn in functions(tpl).items():
@@ -284,7 +290,11 @@ def test_deployed_api_requires_the_authorizer_on_every_operation(tpl, monkeypatc
     operations = [(m.upper(), path, op) for path, ops in body["paths"].items() for m, op in ops.items()
                   if m.lower() != "options" and isinstance(op, dict)]
     assert REQUIRED_ROUTES <= {(m, p) for m, p, _ in operations}
+    # SAM writes a route without an authorizer as the security requirement NONE.
+    assert {(m, p) for m, p, op in operations if op.get("security") == [{"NONE": []}]} == PUBLIC_ROUTES
     for method, path, op in operations:
+        if (method, path) in PUBLIC_ROUTES:
+            continue
         (requirement,) = op.get("security", [{}])
         (scheme,) = requirement or [None]
         assert scheme and schemes[scheme]["x-amazon-apigateway-authorizer"]["type"] == "jwt", f"{method} {path}"
@@ -314,6 +324,19 @@ def test_browser_client_is_public_with_code_flow(tpl):
     assert tpl["Parameters"]["CallbackUrls"]["Default"] == "", "no page may take tokens unless named"
     rule = tpl["Rules"]["HostedUiNeedsCallbackUrls"]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "CallbackUrls"}, ""]}]}
+
+
+def test_the_page_is_told_the_stacks_sign_in_and_live_channel(tpl):
+    """GET / is the list function's: its settings from this stack's parameters and resources."""
+    env = functions(tpl)["ListFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(env) >= {"PAGE_ISSUER", "PAGE_CLIENT_ID", "PAGE_SIGN_IN_DOMAIN", "PAGE_LIVE_URL"}
+    assert env["PAGE_ISSUER"] == tpl["Outputs"]["JwtIssuerUrl"]["Value"], "the issuer the API trusts"
+    assert env["PAGE_CLIENT_ID"] == {"Fn::If": ["HostedUiSignIn", {"Ref": "UserPoolClient"}, ""]}
+    assert env["PAGE_LIVE_URL"] == tpl["Outputs"]["WebSocketUrl"]["Value"]
+    assert "CognitoDomainPrefix" in env["PAGE_SIGN_IN_DOMAIN"]["Fn::If"][1]["Fn::Sub"]
+    hosted = tpl["Conditions"]["HostedUiSignIn"]["Fn::And"]
+    assert {"Condition": "CreateHostedUi"} in hosted and {"Condition": "BrowserSignIn"} in hosted
+    assert tpl["Outputs"]["PageUrl"]["Value"] == tpl["Outputs"]["ApiUrl"]["Value"]
 
 
 def test_functions_know_the_admin_group_and_groups_claim(tpl):

@@ -171,6 +171,27 @@ async fn check(name: &str, text: &str) {
             assert_eq!(event["requestContext"]["routeKey"], "$connect");
             assert!(event["requestContext"]["authorizer"]["audience"].as_str().unwrap().starts_with("owner#"));
         }
+        "page.json" => {
+            // The one route without the authorizer: the page, its settings the function's own,
+            // whatever the URL says.
+            use http_body_util::BodyExt;
+            use picasso::api::page::{Origin, Page, PageSettings};
+            use tower::ServiceExt;
+            assert!(event["requestContext"].get("authorizer").is_none());
+            let storage = Origin::parse("https://uploads.s3.us-east-1.amazonaws.com").unwrap();
+            let live = |k: &str| (k == "PAGE_LIVE_URL").then(|| "wss://live.example.com/live".to_string());
+            let page = Page::new(&PageSettings::from_lookup(live, storage).unwrap()).unwrap();
+            let router = picasso::api::list_router(app.state.clone()).merge(picasso::api::page::router(page));
+            let req = lambda_http::request::from_str(text).unwrap().map(|b| axum::body::Body::from(b.to_vec()));
+            let resp = router.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let header = |n: &str| resp.headers()[n].to_str().unwrap().to_string();
+            assert!(header("content-type").starts_with("text/html"));
+            assert!(header("content-security-policy").contains("wss://live.example.com"));
+            let html = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+            assert!(html.contains(r#""live":{"websocket":"wss://live.example.com/live"}"#), "{html:.200}");
+            assert!(!html.contains("elsewhere.example"), "nothing of the URL in the page");
+        }
         other => panic!("events/{other} has no expectation here: add one"),
     }
 }
