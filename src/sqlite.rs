@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Order, Outcome, Scope, Transition, Usage};
 use picasso::change::Change;
 use picasso::domain::{
     Analysis, ContentType, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload, ObjectKey,
@@ -309,15 +309,20 @@ impl Catalog for SqliteCatalog {
         Ok(select(&self.conn(), id)?)
     }
 
-    async fn newest(
+    async fn find(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<Vec<FileRecord>> {
-        // The maximum id sorts after every UUID, so one statement serves the first page too.
-        let after = after.map_or_else(|| "~".to_owned(), |a| a.to_string());
+        // "~" sorts after every UUID and "" before, so one statement serves the first page too.
+        let (beyond, direction, start) = match order {
+            Order::Newest => ("<", "DESC", "~"),
+            Order::Oldest => (">", "ASC", ""),
+        };
+        let after = after.map_or_else(|| start.to_owned(), |a| a.to_string());
         let owner = scope.owner().map(Owner::as_str);
         let prefix = match scope {
             Scope::Named(_, p) => Some(p.as_str()),
@@ -326,17 +331,18 @@ impl Catalog for SqliteCatalog {
         let sql = match (owner, status, prefix) {
             // Every statement names all five parameters; those not in play are NULL.
             (Some(_), _, Some(_)) => {
-                "WHERE owner = ?3 AND name_key >= ?5 AND substr(name_key, 1, length(?5)) = ?5 AND id < ?1
+                "WHERE owner = ?3 AND name_key >= ?5 AND substr(name_key, 1, length(?5)) = ?5 AND id {beyond} ?1
                    AND (?4 IS NULL OR status = ?4)"
             }
-            (Some(_), None, None) => "WHERE owner = ?3 AND id < ?1 AND ?4 IS NULL AND ?5 IS NULL",
-            (Some(_), Some(_), None) => "WHERE owner = ?3 AND status = ?4 AND id < ?1 AND ?5 IS NULL",
-            (None, None, _) => "WHERE id < ?1 AND ?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL",
-            (None, Some(_), _) => "WHERE status = ?4 AND id < ?1 AND ?3 IS NULL AND ?5 IS NULL",
-        };
+            (Some(_), None, None) => "WHERE owner = ?3 AND id {beyond} ?1 AND ?4 IS NULL AND ?5 IS NULL",
+            (Some(_), Some(_), None) => "WHERE owner = ?3 AND status = ?4 AND id {beyond} ?1 AND ?5 IS NULL",
+            (None, None, _) => "WHERE id {beyond} ?1 AND ?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL",
+            (None, Some(_), _) => "WHERE status = ?4 AND id {beyond} ?1 AND ?3 IS NULL AND ?5 IS NULL",
+        }
+        .replace("{beyond}", beyond);
         let conn = self.conn();
         let rows = conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM files {sql} ORDER BY id DESC LIMIT ?2"))?
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM files {sql} ORDER BY id {direction} LIMIT ?2"))?
             .query_map(params![after, n as i64, owner, status.map(Status::as_str), prefix], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use picasso::api::{ListParams, UploadRequest};
 use picasso::budget::MemoryBudget;
-use picasso::catalog::{Catalog, Cursor as ListCursor, MAX_LIMIT, Outcome, Scope};
+use picasso::catalog::{Catalog, Cursor as ListCursor, MAX_LIMIT, Order, Outcome, Scope};
 use picasso::config::Config;
 use picasso::domain::{AllowList, ContentType, FileId, FileName, FileRecord, FileSize, Owner, Status};
 use picasso::error::ApiError;
@@ -283,8 +283,12 @@ pub fn list_params(data: &[u8]) {
                     assert!((1..=MAX_LIMIT).contains(&p.limit), "limit {}", p.limit);
                     assert!(admin || p.scope == Scope::Owner(owner()), "a user lists {:?}", p.scope);
                     if let Some(c) = p.cursor {
-                        assert_eq!((&c.scope, c.status), (&p.scope, p.status), "a cursor of another listing");
-                        assert_eq!(ListCursor::decode(&c.encode(), &p.scope, p.status).as_ref(), Ok(&c));
+                        assert_eq!(
+                            (&c.scope, c.status, c.order),
+                            (&p.scope, p.status, p.order),
+                            "a cursor of another listing"
+                        );
+                        assert_eq!(ListCursor::decode(&c.encode(), &p.scope, p.status, p.order).as_ref(), Ok(&c));
                     }
                 }
                 Err(e) => client_error(&e, "GET /files"),
@@ -295,22 +299,36 @@ pub fn list_params(data: &[u8]) {
     let scopes = [Scope::Owner(owner()), Scope::All];
     for scope in &scopes {
         for status in std::iter::once(None).chain(Status::ALL.map(Some)) {
-            match ListCursor::decode(s, scope, status) {
-                Ok(c) => {
-                    assert_eq!((&c.scope, c.status), (scope, status), "a cursor of another listing");
-                    assert_eq!(ListCursor::decode(&c.encode(), scope, status).as_ref(), Ok(&c));
+            for order in [Order::Newest, Order::Oldest] {
+                match ListCursor::decode(s, scope, status, order) {
+                    Ok(c) => {
+                        assert_eq!(
+                            (&c.scope, c.status, c.order),
+                            (scope, status, order),
+                            "a cursor of another listing"
+                        );
+                        assert_eq!(ListCursor::decode(&c.encode(), scope, status, order).as_ref(), Ok(&c));
+                    }
+                    Err(e) => client_error(&e, "cursor"),
                 }
-                Err(e) => client_error(&e, "cursor"),
             }
         }
     }
     if let Some(o) = Owner::parse(s) {
         let scope = Scope::Owner(o);
-        let c = ListCursor { scope: scope.clone(), status: Some(Status::Processed), after: FileId::new() };
-        assert_eq!(ListCursor::decode(&c.encode(), &scope, c.status).as_ref(), Ok(&c), "{s:?}'s cursor");
+        let c = ListCursor {
+            scope: scope.clone(),
+            status: Some(Status::Processed),
+            order: Order::Oldest,
+            after: FileId::new(),
+        };
+        assert_eq!(ListCursor::decode(&c.encode(), &scope, c.status, c.order).as_ref(), Ok(&c), "{s:?}'s cursor");
         for other in &scopes {
             if *other != scope {
-                assert!(ListCursor::decode(&c.encode(), other, c.status).is_err(), "{s:?}'s cursor opens {other:?}");
+                assert!(
+                    ListCursor::decode(&c.encode(), other, c.status, c.order).is_err(),
+                    "{s:?}'s cursor opens {other:?}"
+                );
             }
         }
     }

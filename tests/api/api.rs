@@ -224,6 +224,24 @@ mod list {
         // A cursor from one listing is refused by another.
         let (s, b) = app.call("GET", &format!("/files?status=failed&cursor={cursor}"), None).await;
         assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_cursor"));
+        let (s, b) = app.call("GET", &format!("/files?status=pending&order=oldest&cursor={cursor}"), None).await;
+        assert_eq!((s.as_u16(), error_code(&b)), (400, "invalid_cursor"), "another order");
+    }
+
+    #[tokio::test]
+    async fn oldest_first_pages_in_upload_order() {
+        let app = MemoryApp::new();
+        let ids = upload_n(&app, 3).await;
+        let listed = |b: &Value| b["items"].as_array().unwrap().iter().map(|f| f["id"].clone()).collect::<Vec<_>>();
+        let (s, b) = app.call("GET", "/files?order=oldest&limit=2", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(listed(&b), [ids[0].clone(), ids[1].clone()]);
+        let cursor = b["next_cursor"].as_str().unwrap().to_owned();
+        let (_, b) = app.call("GET", &format!("/files?order=oldest&limit=2&cursor={cursor}"), None).await;
+        assert_eq!(listed(&b), [ids[2].clone()]);
+        assert_eq!(b["next_cursor"], Value::Null);
+        let (_, b) = app.call("GET", "/files?order=newest", None).await;
+        assert_eq!(listed(&b), [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
     }
 
     #[tokio::test]
@@ -238,6 +256,8 @@ mod list {
             // Found by schemathesis: empty values were read as absent, outside the schema's enums.
             ("status=", "invalid_status"),
             ("scope=", "invalid_scope"),
+            ("order=", "invalid_order"),
+            ("order=asc", "invalid_order"),
             ("cursor=garbage", "invalid_cursor"),
             ("cursor=djE6KjpkZWFkYmVlZg", "invalid_cursor"),
         ] {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use picasso::catalog::{Catalog, Claim, Lease, Outcome, Scope, Transition};
+use picasso::catalog::{Catalog, Claim, Lease, Order, Outcome, Scope, Transition};
 use picasso::domain::{ContentType, FileName, FileRecord, FileSize, Status, now};
 
 fn record(i: usize) -> FileRecord {
@@ -30,7 +30,15 @@ async fn contract(cat: Arc<dyn Catalog>) {
     cat.insert(&bobs, now() + Duration::from_secs(60)).await.unwrap();
     let of = |scope: Scope| {
         let cat = cat.clone();
-        async move { cat.list(&scope, None, None, 100).await.unwrap().items.into_iter().map(|r| r.id).collect::<Vec<_>>() }
+        async move {
+            cat.list(&scope, None, Order::Newest, None, 100)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(of(Scope::Owner(picasso::domain::Owner::parse("bob").unwrap())).await, vec![bobs.id]);
     assert_eq!(of(Scope::All).await.len(), 8, "everyone's files");
@@ -45,12 +53,15 @@ async fn contract(cat: Arc<dyn Catalog>) {
     // Newest first, resumed strictly after a cursor, with an exact end.
     let ids = |rs: &[FileRecord]| rs.iter().map(|r| r.id).collect::<Vec<_>>();
     let newest: Vec<_> = records.iter().rev().map(|r| r.id).collect();
-    let p1 = cat.list(&hers, None, None, 4).await.unwrap();
+    let p1 = cat.list(&hers, None, Order::Newest, None, 4).await.unwrap();
     assert_eq!(ids(&p1.items), newest[..4]);
-    let p2 = cat.list(&hers, None, p1.next.as_ref(), 4).await.unwrap();
+    let p2 = cat.list(&hers, None, Order::Newest, p1.next.as_ref(), 4).await.unwrap();
     assert_eq!(ids(&p2.items), newest[4..]);
     assert!(p2.next.is_none());
-    assert!(cat.list(&hers, None, None, 7).await.unwrap().next.is_none(), "no cursor when nothing is left");
+    assert!(
+        cat.list(&hers, None, Order::Newest, None, 7).await.unwrap().next.is_none(),
+        "no cursor when nothing is left"
+    );
 
     // Claim, finish, and the status index follows.
     let (a, b) = (records[1].id, records[2].id);
@@ -68,8 +79,8 @@ async fn contract(cat: Arc<dyn Catalog>) {
     assert_eq!((done.status, done.error.unwrap().code.as_str()), (Status::Failed, "size_mismatch"));
     assert!(done.processed_at.is_some());
     assert_eq!(cat.claim(a, &other, now()).await.unwrap(), Claim::Final);
-    assert_eq!(ids(&cat.list(&hers, Some(Status::Failed), None, 10).await.unwrap().items), vec![a]);
-    assert_eq!(cat.list(&hers, Some(Status::Pending), None, 10).await.unwrap().items.len(), 6);
+    assert_eq!(ids(&cat.list(&hers, Some(Status::Failed), Order::Newest, None, 10).await.unwrap().items), vec![a]);
+    assert_eq!(cat.list(&hers, Some(Status::Pending), Order::Newest, None, 10).await.unwrap().items.len(), 6);
 
     // An expired lease is taken over; the old holder can neither finish nor release.
     let short = Lease::new(now(), Duration::from_millis(50));
@@ -138,7 +149,7 @@ async fn sqlite_catalog() {
     contract(picasso_local::open_catalog(&dir).unwrap()).await;
     // What a fresh connection reads back is what was written.
     let again = picasso_local::open_catalog(&dir).unwrap();
-    assert_eq!(again.list(&Scope::All, None, None, 100).await.unwrap().items.len(), 12);
+    assert_eq!(again.list(&Scope::All, None, Order::Newest, None, 100).await.unwrap().items.len(), 12);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -148,4 +159,13 @@ async fn name_search_in_both_embedded_catalogs() {
     let dir = std::env::temp_dir().join(format!("picasso-search-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     crate::common::search::name_search(picasso_local::open_catalog(&dir).unwrap()).await;
+}
+
+#[tokio::test]
+async fn oldest_first_in_both_embedded_catalogs() {
+    crate::common::order::oldest_first(Arc::new(picasso::memory::MemoryCatalog::default())).await;
+    let dir = std::env::temp_dir().join(format!("picasso-order-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    crate::common::order::oldest_first(picasso_local::open_catalog(&dir).unwrap()).await;
+    std::fs::remove_dir_all(dir).unwrap();
 }

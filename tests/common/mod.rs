@@ -1,6 +1,7 @@
 //! Shared helpers of the black-box tests.
 #![allow(dead_code)]
 
+pub mod order;
 pub mod quota;
 pub mod search;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use picasso::catalog::{Catalog, Cursor, Lease, Outcome, Scope};
+use picasso::catalog::{Catalog, Cursor, Lease, Order, Outcome, Scope};
 use picasso::domain::{ContentType, FileId, FileName, FileRecord, FileSize, NamePrefix, Owner, Status, now};
 
 fn file(owner: &Owner, name: &str) -> FileRecord {
@@ -45,7 +45,7 @@ pub async fn name_search(cat: Arc<dyn Catalog>) {
     let found = |q: &'static str, status: Option<Status>| {
         let (cat, scope) = (cat.clone(), named(q));
         async move {
-            let page = cat.list(&scope, status, None, 100).await.unwrap();
+            let page = cat.list(&scope, status, Order::Newest, None, 100).await.unwrap();
             page.items.iter().map(|r| r.filename.as_str().to_owned()).collect::<Vec<_>>()
         }
     };
@@ -60,7 +60,7 @@ pub async fn name_search(cat: Arc<dyn Catalog>) {
     let scope = named("REPORT");
     let (mut seen, mut cursor): (Vec<FileId>, Option<Cursor>) = (Vec::new(), None);
     loop {
-        let page = cat.list(&scope, None, cursor.as_ref(), 2).await.unwrap();
+        let page = cat.list(&scope, None, Order::Newest, cursor.as_ref(), 2).await.unwrap();
         assert!(page.items.len() <= 2);
         seen.extend(page.items.iter().map(|r| r.id));
         match page.next {

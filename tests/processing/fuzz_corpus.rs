@@ -314,14 +314,18 @@ mod seeds {
             write(&upload, name, body.as_bytes());
         }
 
-        use picasso::catalog::{Cursor, Scope};
+        use picasso::catalog::{Cursor, Order, Scope};
         use picasso::domain::{FileId, Owner, Status};
         let list = fuzz.join("corpus/list_params");
         // The owner `list_params` parses for (`owner()` in fuzz/src/lib.rs).
         let mine = Scope::Owner(Owner::parse("fuzz:user|1").unwrap());
-        let processed = Cursor { scope: mine.clone(), status: Some(Status::Processed), after: FileId::new() }.encode();
-        let any = Cursor { scope: mine, status: None, after: FileId::new() }.encode();
-        let all = Cursor { scope: Scope::All, status: Some(Status::Failed), after: FileId::new() }.encode();
+        let processed =
+            Cursor { scope: mine.clone(), status: Some(Status::Processed), order: Order::Newest, after: FileId::new() }
+                .encode();
+        let any = Cursor { scope: mine, status: None, order: Order::Oldest, after: FileId::new() }.encode();
+        let all =
+            Cursor { scope: Scope::All, status: Some(Status::Failed), order: Order::Newest, after: FileId::new() }
+                .encode();
         let queries = [
             ("seed-all", format!("limit=10&status=processed&cursor={processed}")),
             ("seed-any-status", format!("limit=50&cursor={any}")),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{MemoryApp, processor_over};
-use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use picasso::catalog::{Admission, Catalog, Claim, Lease, Limits, Order, Outcome, Scope, Transition, Usage};
 use picasso::domain::{FileId, FileRecord, KeyLayout, Status};
 use picasso::lambda::ProcessorFunction;
 use serde_json::{Value, json};
@@ -157,14 +157,15 @@ impl Catalog for Flaky {
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>> {
         self.inner.get(id).await
     }
-    async fn newest(
+    async fn find(
         &self,
         w: &Scope,
         s: Option<Status>,
+        o: Order,
         a: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<Vec<FileRecord>> {
-        self.inner.newest(w, s, a, n).await
+        self.inner.find(w, s, o, a, n).await
     }
     async fn claim(&self, id: FileId, l: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
         self.inner.claim(id, l, now).await

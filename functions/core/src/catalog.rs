@@ -1,6 +1,6 @@
 //! The catalog of files: a port with a DynamoDB adapter (AWS), an embedded one
 //! (local stack) and an in-memory one (tests). All share these semantics:
-//! newest-first pages resumed after an id, and conditional status transitions.
+//! pages newest (or oldest) first resumed after an id, and conditional status transitions.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -122,6 +122,32 @@ impl Scope {
     }
 }
 
+/// Which end a listing starts from. Ids are UUIDv7, so id order is upload order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Order {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+impl Order {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "newest" => Some(Self::Newest),
+            "oldest" => Some(Self::Oldest),
+            _ => None,
+        }
+    }
+
+    /// Whether `id` comes after `after` in this order.
+    pub fn beyond(self, id: FileId, after: FileId) -> bool {
+        match self {
+            Self::Newest => id < after,
+            Self::Oldest => id > after,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub items: Vec<FileRecord>,
@@ -185,15 +211,27 @@ pub trait Catalog: Send + Sync + 'static {
 
     async fn get(&self, id: FileId) -> anyhow::Result<Option<FileRecord>>;
 
-    /// Up to `n` records of `scope`, newest first, optionally of one status, strictly older
-    /// than `after`. Must cost O(n), whatever the size of the catalog and of other owners.
+    /// Up to `n` records of `scope` in `order`, optionally of one status, strictly beyond
+    /// `after`. Must cost O(n), whatever the size of the catalog and of other owners.
+    async fn find(
+        &self,
+        scope: &Scope,
+        status: Option<Status>,
+        order: Order,
+        after: Option<FileId>,
+        n: usize,
+    ) -> anyhow::Result<Vec<FileRecord>>;
+
+    /// [`Catalog::find`], newest first.
     async fn newest(
         &self,
         scope: &Scope,
         status: Option<Status>,
         after: Option<FileId>,
         n: usize,
-    ) -> anyhow::Result<Vec<FileRecord>>;
+    ) -> anyhow::Result<Vec<FileRecord>> {
+        self.find(scope, status, Order::Newest, after, n).await
+    }
 
     /// `pending` (or `processing` under an expired lease) → `processing` under `lease`,
     /// counting the attempt and clearing the expiry (the bytes are there).
@@ -222,16 +260,17 @@ pub trait Catalog: Send + Sync + 'static {
     /// before `now`, and `pending` records older than `pending_before`, oldest first.
     async fn stale(&self, now: DateTime<Utc>, pending_before: FileId, n: usize) -> anyhow::Result<Vec<FileRecord>>;
 
-    /// [`Catalog::newest`] for a page: an adapter may stop looking before `n` when matches
+    /// [`Catalog::find`] for a page: an adapter may stop looking before `n` when matches
     /// are rare, and then says where it stopped, so a page costs O(page) (DynamoDB does).
-    async fn newest_for_page(
+    async fn find_for_page(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
-        Ok((self.newest(scope, status, after, n).await?, None))
+        Ok((self.find(scope, status, order, after, n).await?, None))
     }
 
     /// One page, with a cursor when more records may exist: one extra read tells, or the
@@ -240,11 +279,13 @@ pub trait Catalog: Send + Sync + 'static {
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<&Cursor>,
         limit: usize,
     ) -> anyhow::Result<Page> {
-        let (mut items, stopped_at) = self.newest_for_page(scope, status, after.map(|c| c.after), limit + 1).await?;
-        let cursor = |after| Cursor { scope: scope.clone(), status, after };
+        let (mut items, stopped_at) =
+            self.find_for_page(scope, status, order, after.map(|c| c.after), limit + 1).await?;
+        let cursor = |after| Cursor { scope: scope.clone(), status, order, after };
         let next = if items.len() > limit {
             items.truncate(limit);
             Some(cursor(items[limit - 1].id))
@@ -256,11 +297,13 @@ pub trait Catalog: Send + Sync + 'static {
 }
 
 /// Opaque to clients: where a listing stopped and which listing it belongs to (whose files,
-/// which status). A cursor of another listing is refused, so it cannot open someone else's.
+/// which status, which order). A cursor of another listing is refused, so it cannot open
+/// someone else's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub scope: Scope,
     pub status: Option<Status>,
+    pub order: Order,
     pub after: FileId,
 }
 
@@ -272,20 +315,30 @@ impl Cursor {
             Scope::Owner(o) => format!("o:{o}"),
             Scope::Named(o, p) => format!("q:{}:{o}", URL_SAFE_NO_PAD.encode(p.as_str())),
         };
-        URL_SAFE_NO_PAD.encode(format!("v2:{status}:{}:{scope}", self.after))
+        // Newest first keeps the format of cursors issued before there was an order.
+        let version = match self.order {
+            Order::Newest => "v2",
+            Order::Oldest => "v2o",
+        };
+        URL_SAFE_NO_PAD.encode(format!("{version}:{status}:{}:{scope}", self.after))
     }
 
     /// Anything but a cursor this API issued for the same listing is a client error.
-    pub fn decode(s: &str, scope: &Scope, status: Option<Status>) -> Result<Self, DomainError> {
+    pub fn decode(s: &str, scope: &Scope, status: Option<Status>, order: Order) -> Result<Self, DomainError> {
         let invalid =
             || DomainError::invalid("invalid_cursor", "cursor is not one this API issued; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
         // The owner comes last: it may itself contain colons.
         let mut parts = text.splitn(4, ':');
-        let (Some("v2"), Some(st), Some(id), Some(whose)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(version), Some(st), Some(id), Some(whose)) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());
+        };
+        let cursor_order = match version {
+            "v2" => Order::Newest,
+            "v2o" => Order::Oldest,
+            _ => return Err(invalid()),
         };
         let cursor_status = match st {
             "*" => None,
@@ -304,13 +357,13 @@ impl Cursor {
             o => Scope::Owner(o.strip_prefix("o:").and_then(Owner::parse).ok_or_else(invalid)?),
         };
         let after = FileId::parse(id).ok_or_else(invalid)?;
-        if cursor_status != status || cursor_scope != *scope {
+        if cursor_status != status || cursor_scope != *scope || cursor_order != order {
             return Err(DomainError::invalid(
                 "invalid_cursor",
-                "cursor belongs to another listing (another status filter, scope or user)",
+                "cursor belongs to another listing (another status filter, order, scope or user)",
             ));
         }
-        Ok(Self { scope: cursor_scope, status, after })
+        Ok(Self { scope: cursor_scope, status, order, after })
     }
 }
 
@@ -326,28 +379,30 @@ mod tests {
     fn cursor_round_trips() {
         let named = Scope::Named(Owner::parse("a:b").unwrap(), NamePrefix::parse("Straße: 2").unwrap().unwrap());
         for scope in [alice(), Scope::All, named] {
-            for status in [None, Some(Status::Processed)] {
-                let c = Cursor { scope: scope.clone(), status, after: FileId::new() };
-                assert_eq!(Cursor::decode(&c.encode(), &scope, status).unwrap(), c);
+            for (status, order) in [(None, Order::Newest), (Some(Status::Processed), Order::Oldest)] {
+                let c = Cursor { scope: scope.clone(), status, order, after: FileId::new() };
+                assert_eq!(Cursor::decode(&c.encode(), &scope, status, order).unwrap(), c);
             }
         }
     }
 
     #[test]
     fn a_cursor_opens_only_its_own_listing() {
-        let c = Cursor { scope: alice(), status: None, after: FileId::new() }.encode();
+        let c = Cursor { scope: alice(), status: None, order: Order::Newest, after: FileId::new() }.encode();
         let bob = Scope::Owner(Owner::parse("bob").unwrap());
         let searched =
             Scope::Named(Owner::parse("alice:with|odd#chars").unwrap(), NamePrefix::parse("a").unwrap().unwrap());
         for (scope, status) in [(bob, None), (Scope::All, None), (alice(), Some(Status::Failed)), (searched, None)] {
-            let e = Cursor::decode(&c, &scope, status).unwrap_err();
+            let e = Cursor::decode(&c, &scope, status, Order::Newest).unwrap_err();
             assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_cursor"), "{scope:?}");
         }
+        let e = Cursor::decode(&c, &alice(), None, Order::Oldest).unwrap_err();
+        assert_eq!(e.code, "invalid_cursor", "a newest-first cursor does not page oldest first");
     }
 
     #[test]
     fn tampered_or_foreign_cursors_are_client_errors() {
-        let c = Cursor { scope: Scope::All, status: None, after: FileId::new() }.encode();
+        let c = Cursor { scope: Scope::All, status: None, order: Order::Newest, after: FileId::new() }.encode();
         let mut tampered = c.clone().into_bytes();
         tampered[5] ^= 1;
         let v4 = URL_SAFE_NO_PAD.encode("v2:*:6f1c1f4e-8d7e-4c1a-9a7e-2b1c3d4e5f60:*");
@@ -361,10 +416,10 @@ mod tests {
             v4,
             URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
-            let e = Cursor::decode(&bad, &Scope::All, None).unwrap_err();
+            let e = Cursor::decode(&bad, &Scope::All, None, Order::Newest).unwrap_err();
             assert_eq!((e.kind, e.code), (crate::refusal::Refusal::Invalid, "invalid_cursor"), "{bad:?}");
         }
-        let e = Cursor::decode(&c, &Scope::All, Some(Status::Failed)).unwrap_err();
+        let e = Cursor::decode(&c, &Scope::All, Some(Status::Failed), Order::Newest).unwrap_err();
         assert_eq!(e.code, "invalid_cursor");
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Order, Outcome, Scope, Transition, Usage};
 use crate::domain::{FileId, FileRecord, ObjectKey, Owner, Status};
 use crate::integrity::Sha256Digest;
 use crate::store::{Completion, ObjectReader, ObjectStore, PresignedPut, Presigner, StoredObject, StoredPart};
@@ -90,21 +90,24 @@ impl Catalog for MemoryCatalog {
         Ok(self.0.lock().unwrap().get(&id).map(|r| r.record.clone()))
     }
 
-    async fn newest(
+    async fn find(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<Vec<FileRecord>> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let rows = self.0.lock().unwrap();
-        let older = match after {
-            Some(a) => rows.range(..a),
-            None => rows.range(..),
+        let beyond: Box<dyn Iterator<Item = _>> = match (order, after) {
+            (Order::Newest, Some(a)) => Box::new(rows.range(..a).rev()),
+            (Order::Newest, None) => Box::new(rows.iter().rev()),
+            (Order::Oldest, Some(a)) => Box::new(rows.range((Excluded(a), Unbounded))),
+            (Order::Oldest, None) => Box::new(rows.iter()),
         };
         let mine = |r: &&FileRecord| scope.holds(r);
-        let matching =
-            older.rev().map(|(_, row)| &row.record).filter(mine).filter(|r| status.is_none_or(|s| r.status == s));
+        let matching = beyond.map(|(_, row)| &row.record).filter(mine).filter(|r| status.is_none_or(|s| r.status == s));
         Ok(matching.take(n).cloned().collect())
     }
 

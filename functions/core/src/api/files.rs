@@ -1,4 +1,4 @@
-//! `GET /files` (the caller's files, newest first) and `GET /files/{id}`.
+//! `GET /files` (the caller's files, newest or oldest first) and `GET /files/{id}`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::state::{AppState, visible_record};
 use super::wire::{FileDetail, FilePage, FileView};
-use crate::catalog::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Scope};
+use crate::catalog::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Order, Scope};
 use crate::domain::{FileRecord, NamePrefix, Status};
 use crate::error::responses::{NotFound, Unauthorized};
 use crate::error::{ApiError, ErrorBody};
@@ -43,7 +43,18 @@ pub struct ListParams {
     pub scope: Scope,
     pub limit: usize,
     pub status: Option<Status>,
+    pub order: Order,
     pub cursor: Option<Cursor>,
+}
+
+/// `order` of `GET /files`: by upload time, newest or oldest first.
+// The schema only: the query parses to `catalog::Order`, which knows nothing of OpenAPI.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ListOrder {
+    Newest,
+    Oldest,
 }
 
 impl ListParams {
@@ -83,18 +94,23 @@ impl ListParams {
                 )
             })?),
         };
+        let order = match q.get("order").map(String::as_str) {
+            None => Order::Newest,
+            Some(o) => Order::parse(o)
+                .ok_or_else(|| ApiError::bad_request("invalid_order", "order must be newest or oldest"))?,
+        };
         let cursor = match q.get("cursor").map(String::as_str) {
             None | Some("") => None,
-            Some(c) => Some(Cursor::decode(c, &scope, status)?),
+            Some(c) => Some(Cursor::decode(c, &scope, status, order)?),
         };
-        Ok(Self { scope, limit, status, cursor })
+        Ok(Self { scope, limit, status, order, cursor })
     }
 }
 
 /// List files.
 ///
-/// The caller's files, newest first, a page at a time: pass `next_cursor` back as `cursor`
-/// for the next page. `q` keeps those whose name starts with it, in any case. Admins may list
+/// The caller's files, newest first (or oldest first), a page at a time: pass `next_cursor`
+/// back as `cursor` for the next page. `q` keeps those whose name starts with it, in any case. Admins may list
 /// everyone's with `scope=all`.
 #[utoipa::path(get, path = "/files", tag = "files", operation_id = "listFiles",
     params(
@@ -102,11 +118,12 @@ impl ListParams {
         ("status" = Option<Status>, Query, description = "Only files of this status. Such a page may hold fewer than `limit` files, even none, and still have a `next_cursor`: the listing ends when `next_cursor` is null"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before, for the same listing"),
         ("scope" = Option<ListScope>, Query, description = "`mine` (default) or `all` (admins: everyone's files)"),
+        ("order" = Option<ListOrder>, Query, description = "`newest` (default) or `oldest` first, by upload time; a cursor belongs to its order"),
         ("q" = Option<String>, Query, max_length = 255, description = "Only the caller's files whose name starts with this, compared with Unicode case folding (`straße` finds `STRASSE.txt`); empty: no search. Combines with `status`, not with `scope=all`"),
     ),
     responses(
-        (status = 200, description = "The caller's files, newest first", body = FilePage),
-        (status = 400, description = "`invalid_query` (also `q` over 255 characters, or with `scope=all`), `query_too_broad` (`q` matches over 20,000 of the caller's files), `invalid_limit`, `invalid_status`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
+        (status = 200, description = "The caller's files, newest (or oldest) first", body = FilePage),
+        (status = 400, description = "`invalid_query` (also `q` over 255 characters, or with `scope=all`), `query_too_broad` (`q` matches over 20,000 of the caller's files), `invalid_limit`, `invalid_status`, `invalid_order`, `invalid_cursor`, `invalid_scope`", body = ErrorBody),
         Unauthorized,
         (status = 403, description = "`forbidden`: `scope=all` outside the admin group", body = ErrorBody),
     ))]
@@ -117,7 +134,7 @@ pub(super) async fn list_files(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let p = ListParams::parse(&q, &caller)?;
-    let page = st.catalog.list(&p.scope, p.status, p.cursor.as_ref(), p.limit).await?;
+    let page = st.catalog.list(&p.scope, p.status, p.order, p.cursor.as_ref(), p.limit).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for r in &page.items {
         items.push(view(&st, r).await?);

@@ -30,7 +30,7 @@ use crate::identity::Caller;
         super::usage::get_usage,
         serve,
     ),
-    components(schemas(super::files::ListScope, crate::error::ErrorBody)),
+    components(schemas(super::files::ListScope, super::files::ListOrder, crate::error::ErrorBody)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]

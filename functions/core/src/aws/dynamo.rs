@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Outcome, Scope, Transition, Usage};
+use crate::catalog::{Admission, Catalog, Claim, Lease, Limits, Order, Outcome, Scope, Transition, Usage};
 use crate::domain::{
     Analysis, ContentType, DomainError, Failure, FileId, FileName, FileRecord, FileSize, KeyLayout, MultipartUpload,
     NamePrefix, Owner, Status, name_key, rfc3339,
@@ -193,26 +193,29 @@ impl Catalog for DynamoCatalog {
         self.item(id).await?.as_ref().map(from_item).transpose()
     }
 
-    async fn newest(
+    async fn find(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<Vec<FileRecord>> {
-        Ok(self.find(scope, status, after, n, usize::MAX).await?.0)
+        Ok(self.find_reading(scope, status, order, after, n, usize::MAX).await?.0)
     }
 
-    /// A status filter reads the owner's (or everyone's) files newest first and keeps the
+    /// A status filter reads the owner's (or everyone's) files in order and keeps the
     /// matching ones, up to [`FILTER_READS`] a page: a short page then carries a cursor.
-    async fn newest_for_page(
+    async fn find_for_page(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
     ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
-        self.find(scope, status, after, n, if status.is_some() { self.filter_reads } else { usize::MAX }).await
+        let reads = if status.is_some() { self.filter_reads } else { usize::MAX };
+        self.find_reading(scope, status, order, after, n, reads).await
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
@@ -421,12 +424,13 @@ impl DynamoCatalog {
         Ok(out.attributes.is_some())
     }
 
-    /// Up to `n` records of `scope` (of `status`, if given), newest first, older than `after`,
+    /// Up to `n` records of `scope` (of `status`, if given) in `order`, beyond `after`,
     /// reading at most `reads` records; when it stopped at that bound, the last id read.
-    async fn find(
+    async fn find_reading(
         &self,
         scope: &Scope,
         status: Option<Status>,
+        order: Order,
         after: Option<FileId>,
         n: usize,
         reads: usize,
@@ -435,17 +439,19 @@ impl DynamoCatalog {
         let listing = match scope {
             Scope::Owner(o) => Listing::Owner(o),
             Scope::All => Listing::All,
-            Scope::Named(o, prefix) => return self.find_named(o, prefix, after, n, reads, &keep).await,
+            Scope::Named(o, prefix) => return self.find_named(o, prefix, order, after, n, reads, &keep).await,
         };
-        self.scan(&listing, after, false, n, reads, &keep).await
+        self.scan(&listing, after, order == Order::Oldest, n, reads, &keep).await
     }
 
-    /// A name search: every match's id from `name_keys` (in name order there), newest first,
+    /// A name search: every match's id from `name_keys` (in name order there), put in `order`,
     /// then the items a batch at a time, as `scan` does.
+    #[allow(clippy::too_many_arguments)]
     async fn find_named(
         &self,
         owner: &Owner,
         prefix: &NamePrefix,
+        order: Order,
         after: Option<FileId>,
         n: usize,
         reads: usize,
@@ -466,8 +472,11 @@ impl DynamoCatalog {
             )
             .into());
         }
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.retain(|id| after.is_none_or(|a| *id < a));
+        ids.sort_unstable();
+        if order == Order::Newest {
+            ids.reverse();
+        }
+        ids.retain(|id| after.is_none_or(|a| order.beyond(*id, a)));
         let (mut found, mut read) = (Vec::with_capacity(n.min(BATCH_GET)), 0);
         while found.len() < n && read < ids.len() {
             let want = (n - found.len()).clamp(1, BATCH_GET).min(ids.len() - read);
