@@ -556,6 +556,82 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
     });
   });
 
+  test('filters by status and kind, oldest first, a pasted image uploads, and scrolling reads the next page', async () => {
+    await withLogs(async () => {
+      const jo = await newUserPage();
+      await signIn(jo, 'jo');
+      const BLOB = { name: 'blob.bin', mimeType: 'application/octet-stream', buffer: Buffer.from([0, 1, 2, 3]) };
+      const order = [PNG, TEXT, FAKE, BLOB];
+      const ids = {};
+      for (const f of order) {
+        ids[f.name] = await uploadThrough(jo, f);
+        await rowReaches(jo, ids[f.name], f === FAKE ? 'failed' : 'processed');
+      }
+      const shown = () => jo.evaluate(() => [...document.querySelectorAll('#files tr')]
+        .filter((tr) => tr.offsetParent !== null).map((tr) => tr.dataset.id));
+      const until = async (what, want) => {
+        const deadline = Date.now() + WAIT;
+        let got;
+        while (JSON.stringify(got = await shown()) !== JSON.stringify(want)) {
+          assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(got)} instead of ${JSON.stringify(want)}`);
+          await sleep(50);
+        }
+      };
+      const [png, text, fake, blob] = order.map((f) => ids[f.name]);
+      await jo.selectOption('#status-filter', 'failed');
+      await until('status failed (asked of the API)', [fake]);
+      await jo.selectOption('#status-filter', '');
+      await jo.selectOption('#kind-filter', 'image');
+      await until('images', [png]);
+      await jo.selectOption('#kind-filter', 'text');
+      await until('text', [text]);
+      await jo.selectOption('#kind-filter', 'other');
+      await until('other kinds, by the detected type: the fake PNG is not an image', [blob, fake]);
+      await jo.selectOption('#kind-filter', 'image');
+      await jo.selectOption('#status-filter', 'pending');
+      await jo.locator('#empty').waitFor({ state: 'visible', timeout: WAIT });
+      assert.match(await jo.locator('#empty').textContent(), /Choose “All”/, 'the empty state says what to do');
+      await jo.selectOption('#status-filter', '');
+      await jo.selectOption('#kind-filter', '');
+      await jo.selectOption('#order', 'oldest');
+      await until('oldest first', [png, text, fake, blob]);
+
+      // An image pasted from the clipboard is uploaded, named for when it was pasted.
+      await jo.evaluate((b64) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'image.png', { type: 'image/png' }));
+        document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      }, makePng(20, 10).toString('base64'));
+      const pasted = await (await jo.waitForFunction(() => {
+        const r = document.querySelector('#uploads li.upload[data-filename^="pasted-"]');
+        return r && r.dataset.id ? [r.dataset.id, r.dataset.filename] : false;
+      }, null, { timeout: WAIT })).jsonValue();
+      assert.match(pasted[1], /^pasted-\d{8}-\d{6}\.png$/);
+      await rowReaches(jo, pasted[0], 'processed');
+      await until('the pasted file joins the end, oldest first', [png, text, fake, blob, pasted[0]]);
+
+      // More than a page (50): the next one is read when the end of the list scrolls into view.
+      const token = await tokenOf(jo);
+      for (let i = 0; i < 50; i += 10) {
+        await Promise.all(Array.from({ length: 10 }, async (_, k) => {
+          const body = Buffer.from(`file ${i + k}\n`);
+          const res = await fetch(`${api}/upload`, withToken(token, { method: 'POST', headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ filename: `many-${i + k}.txt`, content_type: 'text/plain', size: body.length }) }));
+          assert.equal(res.status, 201);
+          const { upload } = await res.json();
+          assert.equal((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body })).status, 200);
+        }));
+      }
+      await jo.selectOption('#order', 'newest');
+      await jo.waitForFunction(() => document.querySelectorAll('#files tr').length === 50 && !document.querySelector('#load-more').hidden,
+        null, { timeout: WAIT });
+      await jo.evaluate(() => document.querySelector('#load-more').scrollIntoView());
+      await jo.waitForFunction(() => document.querySelectorAll('#files tr').length === 55, null, { timeout: WAIT });
+      assert.ok(await jo.locator('#load-more').isHidden(), 'nothing left to read');
+      await jo.context().close();
+    });
+  });
+
   test('the page takes its settings from the stack that serves it, never from its URL, and reaches only their origins', async () => {
     await withLogs(async () => {
       const res = await fetch(`${api}/`);
