@@ -81,3 +81,35 @@ def acknowledge(batch: dict) -> None:
     sqs = boto3.client("sqs")
     for r in batch["Records"]:
         sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"], ReceiptHandle=r["receiptHandle"])
+
+
+def stream_filters() -> list[dict]:
+    """The events function's stream filters, as template.yaml gives them to Lambda."""
+    from cfnlint.decode import decode_str
+
+    template, _ = decode_str((Path(__file__).resolve().parent.parent / "template.yaml").read_text())
+    props = template["Resources"]["EventsFunction"]["Properties"]["Events"]["Changes"]["Properties"]
+    return [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+
+
+def passes(record: dict, filters: list[dict]) -> bool:
+    """Whether Lambda hands `record` to the function: it matches one of the filters (event
+    pattern rules: a list of values any of which matches, or {"exists": bool})."""
+
+    def matches(pattern: dict, node) -> bool:
+        node = node if isinstance(node, dict) else {}
+        for key, want in pattern.items():
+            if isinstance(want, dict):
+                if not matches(want, node.get(key)):
+                    return False
+            elif not any(rule(r, key in node, node.get(key)) for r in want):
+                return False
+        return True
+
+    def rule(r, present: bool, value) -> bool:
+        if isinstance(r, dict):
+            assert set(r) == {"exists"}, f"a filter rule this matcher does not know: {r}"
+            return present == r["exists"]
+        return present and value == r
+
+    return any(matches(f, record) for f in filters)

@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 import jsonschema
 import pytest
-from lambda_events import acknowledge, api_event, cargo_lambda_watch, sqs_batch
+from lambda_events import acknowledge, api_event, cargo_lambda_watch, passes, sqs_batch, stream_filters
 from standardwebhooks.webhooks import Webhook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,9 +107,10 @@ class ManagementApi:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def stream_records(ids: set[str]) -> list[dict]:
-    """Every record of the files table's stream about `ids`, in stream order, shaped as Lambda's
-    DynamoDB event source hands them to a function."""
+def stream_records(ids: set[str], usage: bool = False) -> list[dict]:
+    """Every record of the files table's stream about `ids` (and with `usage`, about owners'
+    usage items), in stream order, shaped as Lambda's DynamoDB event source hands them to a
+    function."""
     ddb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
     arn = ddb.describe_table(TableName=os.environ["TABLE_NAME"])["Table"]["LatestStreamArn"]
     records = []
@@ -119,7 +120,8 @@ def stream_records(ids: set[str]) -> list[dict]:
         while it:
             out = streams.get_records(ShardIterator=it, Limit=1000)
             for r in out["Records"]:
-                if r["dynamodb"]["Keys"]["id"]["S"] in ids:
+                key = r["dynamodb"]["Keys"]["id"]["S"]
+                if key in ids or (usage and key.startswith("usage#")):
                     d = dict(r["dynamodb"])
                     when = d["ApproximateCreationDateTime"]
                     d["ApproximateCreationDateTime"] = when.timestamp() if isinstance(when, datetime) else when
@@ -216,7 +218,15 @@ def test_a_files_life_reaches_the_webhook_signed_once_per_change_in_version_orde
     assert process_until_final(invoke, [kept, liar, gone]) == {kept: "processed", liar: "failed", gone: "processed"}
     assert invoke("upload", api_event("DELETE", f"/files/{gone}"))["statusCode"] == 204
 
-    records = stream_records({kept, liar, gone})
+    # What Lambda hands the function: the records the template's filters let through.
+    everything = stream_records({kept, liar, gone}, usage=True)
+    records = [r for r in everything if passes(r, stream_filters())]
+    dropped = [r for r in everything if not passes(r, stream_filters())]
+    claims = [r for r in dropped if r["dynamodb"].get("NewImage", {}).get("status", {}).get("S") == "processing"]
+    usage_items = [r for r in dropped if r["dynamodb"]["Keys"]["id"]["S"].startswith("usage#")]
+    assert len(claims) == 3 and usage_items, "each claim and the usage items stay out"
+    assert len(claims) + len(usage_items) == len(dropped), "nothing else is filtered out"
+    assert len(records) == 7, "one record per event: 3 made, 3 verdicts, 1 deletion"
     batch = {"Records": records}
     # The first delivery of the processed event fails: retried with the same webhook-id.
     receiver.refuse.add(f"{kept}.3")

@@ -641,6 +641,41 @@ def test_every_committed_change_goes_from_the_stream_to_the_bus_and_nothing_is_d
     assert [st["Resource"] for st in put] == [{"Fn::GetAtt": ["EventBus", "Arn"]}], "its own bus only"
 
 
+def test_the_stream_filters_let_through_exactly_the_changes_that_are_events(tpl):
+    """The same rule as picasso::change::Change::between, on each kind of write the catalog
+    makes (tests/test_events_aws.py checks it on the emulator's real records too)."""
+    from lambda_events import passes, stream_filters
+
+    fn = tpl["Resources"]["EventsFunction"]["Properties"]
+    assert fn["LoggingConfig"]["SystemLogLevel"] == "WARN", "no START/END/REPORT lines per tiny invocation"
+
+    def record(old: str | None, new: str | None, key: str = "0190a8a4-3f6e-7cc2-9b1e-2f4e5d6c7b8a") -> dict:
+        image = lambda s: {"id": {"S": key}, **({"status": {"S": s}} if s != "-" else {"pending": {"N": "1"}})}
+        d = {"Keys": {"id": {"S": key}}}
+        if old:
+            d["OldImage"] = image(old)
+        if new:
+            d["NewImage"] = image(new)
+        return {"eventName": "INSERT" if not old else "REMOVE" if not new else "MODIFY", "dynamodb": d}
+
+    filters = stream_filters()
+    events = {
+        (None, "pending"): True,              # file.created
+        ("processing", "processed"): True,    # file.processed
+        ("processing", "failed"): True,       # file.failed
+        ("pending", "failed"): True,          # failed without a claim (the sweeper's verdict)
+        ("processed", None): True,            # file.deleted
+        ("pending", None): True,              # an expired slot, removed by TTL: file.deleted
+        ("pending", "processing"): False,     # the claim
+        ("processing", "pending"): False,     # a release
+        ("pending", "pending"): False,        # keep: the expiry cleared
+    }
+    for (old, new), event in events.items():
+        assert passes(record(old, new), filters) == event, (old, new)
+    for old, new in [(None, "-"), ("-", "-")]:
+        assert not passes(record(old, new, key="usage#alice"), filters), "usage items are no event"
+
+
 def test_webhooks_exist_only_with_a_url_retry_for_a_day_and_go_over_https(tpl):
     pattern = re.compile(tpl["Parameters"]["WebhookUrl"]["AllowedPattern"])
     assert pattern.fullmatch("") and pattern.fullmatch("https://hooks.example.com/picasso")
