@@ -125,22 +125,28 @@ async fn latency(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Commits first (each its own transaction with its outbox row), then the dispatcher alone.
-async fn dispatch(env: &Env) -> anyhow::Result<()> {
-    let dir = fresh_dir(env, "events-dispatch")?;
-    let catalog = Arc::new(SqliteCatalog::open(&dir.join("catalog.sqlite3"))?);
+/// `n` pending files named `{tag}{i}.txt`, each committed with its outbox row.
+async fn seed(catalog: &SqliteCatalog, n: usize, tag: &str) -> anyhow::Result<()> {
     let owner = Owner::parse("bench").context("owner")?;
     let expires = Utc::now() + chrono::Duration::hours(1);
-    let t0 = Instant::now();
-    for i in 0..DISPATCHED {
+    for i in 0..n {
         let r = FileRecord::pending(
             owner.clone(),
-            FileName::parse(&format!("d{i}.txt")).map_err(|e| anyhow::anyhow!(e.message))?,
+            FileName::parse(&format!("{tag}{i}.txt")).map_err(|e| anyhow::anyhow!(e.message))?,
             ContentType::from_stored("text/plain".into()),
             FileSize::from_stored(10),
         );
         catalog.insert(&r, expires).await?;
     }
+    Ok(())
+}
+
+/// Commits first (each its own transaction with its outbox row), then the dispatcher alone.
+async fn dispatch(env: &Env) -> anyhow::Result<()> {
+    let dir = fresh_dir(env, "events-dispatch")?;
+    let catalog = Arc::new(SqliteCatalog::open(&dir.join("catalog.sqlite3"))?);
+    let t0 = Instant::now();
+    seed(&catalog, DISPATCHED, "d").await?;
     let commits = t0.elapsed();
     let outbox = catalog.outbox();
     let last = outbox.undispatched(usize::MAX)?.last().map(|e| e.seq).context("no event")?;
@@ -153,15 +159,7 @@ async fn dispatch(env: &Env) -> anyhow::Result<()> {
     // Again with a webhook: every event owed, then delivered to a receiver on this machine.
     let dir = fresh_dir(env, "events-webhook")?;
     let catalog = Arc::new(SqliteCatalog::open(&dir.join("catalog.sqlite3"))?);
-    for i in 0..DISPATCHED / 4 {
-        let r = FileRecord::pending(
-            owner.clone(),
-            FileName::parse(&format!("w{i}.txt")).map_err(|e| anyhow::anyhow!(e.message))?,
-            ContentType::from_stored("text/plain".into()),
-            FileSize::from_stored(10),
-        );
-        catalog.insert(&r, expires).await?;
-    }
+    seed(&catalog, DISPATCHED / 4, "w").await?;
     let (url, got) = receiver().await?;
     let webhook = Webhook {
         sender: Sender::new(
