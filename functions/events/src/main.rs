@@ -3,65 +3,41 @@
 //! signed POSTs), `authorizer` (the WebSocket API's `$connect`) and `connections`
 //! (`$connect`, `$disconnect`). One build serves the four functions.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use metrics_cloudwatch_embedded::lambda::service::run;
 use picasso::lambda::{Authorizer, ConnectionsFunction, EventsFunction, WebhookFunction};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     picasso::telemetry::init();
-    let metrics = picasso::metrics::emf()?;
     match std::env::var("EVENTS_ROLE").unwrap_or_default().as_str() {
-        "publish" => {
-            let f = Arc::new(EventsFunction::from_env().await?);
-            run(
-                metrics,
-                service_fn(move |e: LambdaEvent<StreamEvent>| {
-                    let f = f.clone();
-                    async move { Ok::<_, Error>(f.handle(e.payload).await) }
-                }),
-            )
-            .await
-        }
-        "webhook" => {
-            let f = Arc::new(WebhookFunction::from_env().await?);
-            run(
-                metrics,
-                service_fn(move |e: LambdaEvent<SqsEvent>| {
-                    let f = f.clone();
-                    async move { Ok::<_, Error>(f.handle(e.payload).await) }
-                }),
-            )
-            .await
-        }
-        "authorizer" => {
-            let f = Arc::new(Authorizer::from_env().await?);
-            run(
-                metrics,
-                service_fn(move |e: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-                    let f = f.clone();
-                    async move { f.authorize(e.payload).await.map_err(Error::from) }
-                }),
-            )
-            .await
-        }
+        "publish" => serve(EventsFunction::from_env().await?, |f, e| async move { Ok(f.handle(e).await) }).await,
+        "webhook" => serve(WebhookFunction::from_env().await?, |f, e| async move { Ok(f.handle(e).await) }).await,
+        "authorizer" => serve(Authorizer::from_env().await?, |f, e| async move { Ok(f.authorize(e).await?) }).await,
         "connections" => {
-            let f = Arc::new(ConnectionsFunction::from_env().await?);
-            run(
-                metrics,
-                service_fn(move |e: LambdaEvent<Value>| {
-                    let f = f.clone();
-                    async move { f.handle(e.payload).await.map_err(Error::from) }
-                }),
-            )
-            .await
+            serve(ConnectionsFunction::from_env().await?, |f, e| async move { Ok(f.handle(e).await?) }).await
         }
         other => Err(format!("EVENTS_ROLE={other:?}: expected publish, webhook, authorizer or connections").into()),
     }
+}
+
+/// Runs one role: `role` built once, each event's payload handed to `handle` with it.
+async fn serve<T, A, R, Fut>(role: T, handle: fn(Arc<T>, A) -> Fut) -> Result<(), Error>
+where
+    T: Send + Sync + 'static,
+    A: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    Fut: Future<Output = Result<R, Error>> + Send + 'static,
+{
+    let role = Arc::new(role);
+    let metrics = picasso::metrics::emf()?;
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |e: LambdaEvent<A>| handle(role.clone(), e.payload)),
+    )
+    .await
 }
