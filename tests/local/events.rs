@@ -245,12 +245,15 @@ async fn an_owed_delivery_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_mid_ingest_loses_no_committed_change() {
-    let (receiver, url) = Receiver::start(0).await;
+    // The receiver refuses everything until the kill: every creation is committed and owed,
+    // none delivered, and (no processing yet) no verdict made when the stack dies.
+    let (receiver, url) = Receiver::start(usize::MAX).await;
     let data = temp_dir("webhook-kill");
     let mut args = webhook_args(&url);
     args.extend(["--event-types".into(), "all".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut stack = Stack::start(&data, &args, &[]);
+    let first: Vec<&str> = args.iter().copied().chain(["--no-processing"]).collect();
+    let mut stack = Stack::start(&data, &first, &[]);
     let http = client();
     let alice = stack.sign_in(&http, "alice").await;
     let uploads = (0..40).map(|i| {
@@ -258,8 +261,11 @@ async fn a_sigkill_mid_ingest_loses_no_committed_change() {
         tokio::spawn(async move { upload(&alice, &format!("k{i}.txt"), "text/plain", vec![b'k'; 4096 + i]).await })
     });
     let files: Vec<Value> = futures_util::future::join_all(uploads).await.into_iter().map(Result::unwrap).collect();
+    receiver.until("deliveries being attempted", |r| !r.got.lock().unwrap().is_empty()).await;
     stack.child.kill().unwrap();
     stack.child.wait().unwrap();
+    assert!(receiver.delivered().is_empty(), "nothing delivered before the kill");
+    *receiver.failures.lock().unwrap() = 0;
     let stack = Stack::start(&data, &args, &[]);
     let alice = stack.sign_in(&http, "alice").await;
     for f in &files {
