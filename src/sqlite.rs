@@ -351,7 +351,10 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn claim(&self, id: FileId, lease: &Lease, now: DateTime<Utc>) -> anyhow::Result<Claim> {
-        let (n, record) = self.changing(id, |tx| {
+        // A claim is never an event (Change::between): no outbox, no reads around it. The
+        // connection is held throughout, so the record read is the claim's outcome.
+        let (n, record) = {
+            let tx = self.conn();
             let n = tx
                 .prepare_cached(
                     "UPDATE files SET status = 'processing', lease_token = ?2, lease_until = ?3, expires_at = NULL,
@@ -364,8 +367,8 @@ impl Catalog for SqliteCatalog {
                     lease.until.timestamp_millis(),
                     now.timestamp_millis()
                 ])?;
-            Ok((n, select(tx, id)?))
-        })?;
+            (n, select(&tx, id)?)
+        };
         Ok(match (n, record) {
             (_, None) => Claim::Missing,
             (1, Some(r)) => Claim::Claimed(r),
