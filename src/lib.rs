@@ -316,3 +316,46 @@ async fn purge(
 pub fn open_catalog(data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Catalog>> {
     Ok(Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite3"))?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn storage() -> Origin {
+        Origin::parse("http://127.0.0.1:3001").unwrap()
+    }
+
+    fn settings(page: PageOptions, auth: &AuthMode) -> PageSettings {
+        let config = Config::from_lookup(|k| (k == "TABLE_NAME" || k == "BUCKET_NAME").then(|| "x".into())).unwrap();
+        page.settings(auth, &config, storage()).unwrap()
+    }
+
+    #[test]
+    fn the_page_is_told_this_stack_unless_told_another() {
+        // This stack: its own sign-in, live status from its GET /events.
+        let own = settings(PageOptions::default(), &AuthMode::DevIssuer);
+        assert_eq!((own.api, own.auth, own.live), (None, PageAuth::Dev, Some(Live::Sse("/events"))));
+        assert_eq!(settings(PageOptions::default(), &AuthMode::Off).auth, PageAuth::None);
+        let issuer = AuthMode::Issuer(auth::ExternalIssuer {
+            issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x".into(),
+            audience: "client".into(),
+            refetch_after: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
+        });
+        let issuer_origin = Some(Origin::parse("https://cognito-idp.eu-west-1.amazonaws.com").unwrap());
+        assert_eq!(settings(PageOptions::default(), &issuer).auth, PageAuth::Token { issuer: issuer_origin.clone() });
+
+        // A deployed stack's API: a pasted token (its issuer unknown here) and no live channel,
+        // unless told its WebSocket API and hosted UI.
+        let api = Some(Origin::parse("https://abc.execute-api.eu-west-1.amazonaws.com/").unwrap());
+        let other = settings(PageOptions { api: api.clone(), ..Default::default() }, &AuthMode::DevIssuer);
+        assert_eq!((other.api.clone(), other.auth, other.live), (api.clone(), PageAuth::Token { issuer: None }, None));
+        let ws = WebSocketUrl::parse("wss://ws.execute-api.eu-west-1.amazonaws.com/live").unwrap();
+        let hosted = ("client123".to_string(), "pics.auth.eu-west-1.amazoncognito.com".to_string());
+        let told = PageOptions { api: api.clone(), live: Some(ws.clone()), hosted_ui: Some(hosted.clone()) };
+        let told = settings(told, &issuer);
+        assert_eq!(told.live, Some(Live::Websocket(ws)));
+        assert_eq!(told.auth, PageAuth::Cognito { issuer: issuer_origin, client_id: hosted.0, domain: hosted.1 });
+    }
+}

@@ -8,4 +8,5 @@ mod auth;
 mod events;
 mod metrics;
 mod multipart;
+mod page;
 mod stack;
