@@ -565,7 +565,11 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       const ids = {};
       for (const f of order) {
         ids[f.name] = await uploadThrough(jo, f);
-        await rowReaches(jo, ids[f.name], f === FAKE ? 'failed' : 'processed');
+        const verdict = f === FAKE ? 'failed' : 'processed';
+        await rowReaches(jo, ids[f.name], verdict);
+        // The verdict is also said in a live region, for screen readers.
+        await jo.waitForFunction(([n, v]) => document.querySelector('#announcer').textContent.startsWith(`${n}: ${v}`),
+          [f.name, verdict], { timeout: WAIT });
       }
       const shown = () => jo.evaluate(() => [...document.querySelectorAll('#files tr')]
         .filter((tr) => tr.offsetParent !== null).map((tr) => tr.dataset.id));
