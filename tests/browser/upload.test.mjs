@@ -687,6 +687,10 @@ describe('upload page in Chromium', { timeout: 120_000 }, () => {
       await rowReaches(hal, id, 'processed');
       await hal.click(`#files tr[data-id="${id}"] button:has-text("Details")`);
       assert.deepEqual(await violations(hal), [], 'signed in, with a file and its details');
+      // Hovered (and so while a file is dragged over it), the drop zone's text stays readable.
+      await hal.hover('#drop-zone');
+      await sleep(400);   // past the background's transition
+      assert.deepEqual(await violations(hal), [], 'the drop zone hovered');
 
       const wide = await hal.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(wide <= 0, `no horizontal scroll on a desktop (${wide} px too wide)`);
