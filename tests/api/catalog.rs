@@ -153,19 +153,28 @@ async fn sqlite_catalog() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The in-memory catalog and a fresh SQLite one, whose directory the caller removes.
+fn embedded(tag: &str) -> ([Arc<dyn Catalog>; 2], std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("picasso-{tag}-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite: Arc<dyn Catalog> = picasso_local::open_catalog(&dir).unwrap();
+    ([Arc::new(picasso::memory::MemoryCatalog::default()), sqlite], dir)
+}
+
 #[tokio::test]
 async fn name_search_in_both_embedded_catalogs() {
-    crate::common::search::name_search(Arc::new(picasso::memory::MemoryCatalog::default())).await;
-    let dir = std::env::temp_dir().join(format!("picasso-search-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    crate::common::search::name_search(picasso_local::open_catalog(&dir).unwrap()).await;
+    let (catalogs, dir) = embedded("search");
+    for cat in catalogs {
+        crate::common::search::name_search(cat).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
 async fn oldest_first_in_both_embedded_catalogs() {
-    crate::common::order::oldest_first(Arc::new(picasso::memory::MemoryCatalog::default())).await;
-    let dir = std::env::temp_dir().join(format!("picasso-order-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    crate::common::order::oldest_first(picasso_local::open_catalog(&dir).unwrap()).await;
+    let (catalogs, dir) = embedded("order");
+    for cat in catalogs {
+        crate::common::order::oldest_first(cat).await;
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

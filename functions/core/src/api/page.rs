@@ -148,20 +148,24 @@ impl PageSettings {
     /// API, the issuer, the sign-in domain, the live channel and storage to talk to.
     pub fn policy(&self) -> String {
         let mut connect = vec!["'self'".to_string()];
-        connect.extend(self.api.iter().map(|o| o.0.clone()));
-        connect.push(self.storage.0.clone());
+        let mut add = |source: String| {
+            if !connect.contains(&source) {
+                connect.push(source);
+            }
+        };
+        self.api.iter().for_each(|o| add(o.0.clone()));
+        add(self.storage.0.clone());
         match &self.auth {
-            PageAuth::Token { issuer } => connect.extend(issuer.iter().map(|o| o.0.clone())),
+            PageAuth::Token { issuer } => issuer.iter().for_each(|o| add(o.0.clone())),
             PageAuth::Cognito { issuer, domain, .. } => {
-                connect.extend(issuer.iter().map(|o| o.0.clone()));
-                connect.push(format!("https://{domain}"));
+                issuer.iter().for_each(|o| add(o.0.clone()));
+                add(format!("https://{domain}"));
             }
             PageAuth::Dev | PageAuth::None => {}
         }
         if let Some(Live::Websocket(url)) = &self.live {
-            connect.push(url.origin.0.clone());
+            add(url.origin.0.clone());
         }
-        connect.dedup();
         format!(
             "default-src 'none'; script-src '{}'; style-src '{}'; img-src 'self' data: blob: {}; connect-src {}; \
              form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
