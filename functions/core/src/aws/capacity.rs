@@ -261,11 +261,21 @@ pub mod stream {
         }
 
         /// Whether the catalog makes this write in a transaction (as `aws::usage` does): a
-        /// file of an owner created or deleted, with its owner's usage item, and that item.
+        /// file of an owner deleted, with its owner's usage item, and that item's write. An
+        /// admission writes the usage (adding the file's slot) and then the file, each alone.
         pub fn transactional(&self) -> bool {
-            let usage = self.id().is_some_and(|id| id.starts_with("usage#"));
-            let owned = |i: &Option<Item>| i.as_ref().is_some_and(|i| i.contains_key("owner"));
-            usage || (self.old.is_none() && owned(&self.new)) || (self.new.is_none() && owned(&self.old))
+            if self.id().is_some_and(|id| id.starts_with("usage#")) {
+                return !self.adds_slot();
+            }
+            self.new.is_none() && self.old.as_ref().is_some_and(|i| i.contains_key("owner"))
+        }
+
+        fn adds_slot(&self) -> bool {
+            let slots = |i: &Option<Item>| match i.as_ref().and_then(|i| i.get("slots")) {
+                Some(AttributeValue::M(m)) => m.keys().cloned().collect(),
+                _ => std::collections::BTreeSet::new(),
+            };
+            !slots(&self.new).is_subset(&slots(&self.old))
         }
     }
 

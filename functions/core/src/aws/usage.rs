@@ -2,21 +2,24 @@
 //! `slots` (file id → size: the files that may still be pending), `bytes` (of all the owner's
 //! files) and `version`, which every write of it checks and moves.
 //!
-//! A new file is admitted in one transaction with that item, so two requests at a limit
-//! admit exactly one. The other transitions do not write it: a slot is settled when the
+//! A new file's slot is written into that item (conditional on its version, so two requests
+//! at a limit admit exactly one) before the file itself. The other transitions do not write
+//! it: a slot is settled when the
 //! usage is next read, by looking at its file. A final file leaves the slots and keeps its
 //! bytes; a file gone (its slot expired and DynamoDB's TTL dropped it, or its creation never
 //! committed) or past its expiry gives both back. So the claim and the verdict stay single
-//! writes, and only admitting and deleting pay for the quota. Slots are settled when a limit
+//! writes, and only admitting (one write) and deleting (a transaction with the file, so no
+//! byte is given back for a file that stays) pay for the quota. Slots are settled when a limit
 //! would be reached or when there are [`SETTLE_AT`] of them, so the item stays small.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{DynamoCatalog, Item, number, s, status_of, to_item};
+use super::dynamo::{DynamoCatalog, Item, number, s, status_of};
 use crate::catalog::{Admission, Limits, Usage};
 use crate::domain::{FileId, FileRecord, Owner, Status};
 
@@ -96,6 +99,12 @@ impl DynamoCatalog {
         Ok(self.settle(&self.held(owner).await?, now).await?.usage)
     }
 
+    /// Admits a new file: its slot is written into the owner's usage first, conditional on
+    /// the version read (two requests at a limit admit exactly one), then the file. Two
+    /// writes, not one transaction, which DynamoDB bills twice per item; the order makes the
+    /// gap harmless: a slot whose file never commits (a crash between, a failed put) counts
+    /// as pending until it is settled like any missing file, [`IN_FLIGHT`] later. Usage may
+    /// count too much for that minute, never too little.
     pub(super) async fn admit_within(
         &self,
         record: &FileRecord,
@@ -106,11 +115,6 @@ impl DynamoCatalog {
             return crate::catalog::Catalog::insert(self, record, expires_at).await.map(|()| Admission::Admitted);
         };
         let size = record.size.bytes();
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record, expires_at)))
-            .condition_expression("attribute_not_exists(id)")
-            .build()?;
         for attempt in 0..ATTEMPTS {
             pause(attempt).await;
             let held = self.held(owner).await?;
@@ -125,32 +129,49 @@ impl DynamoCatalog {
             if let Some(over) = limits.broken_by(settled.usage, size) {
                 return Ok(Admission::Refused(over, settled.usage));
             }
-            let usage = if held.version == 0 {
-                // The owner's first file: the item is made with its slot in it.
-                let mut item = usage_key(owner);
-                item.extend([
-                    ("slots".to_owned(), AttributeValue::M(HashMap::from([(record.id.to_string(), n(size))]))),
-                    ("bytes".to_owned(), n(size)),
-                    ("version".to_owned(), n(1)),
-                ]);
-                let first = Put::builder().table_name(&self.table).set_item(Some(item));
-                TransactWriteItem::builder().put(first.condition_expression("attribute_not_exists(id)").build()?)
-            } else {
-                let slot = Some((record.id, size));
-                let update = self.usage_update(owner, &held, settled.usage.bytes + size, slot, &settled.dropped);
-                TransactWriteItem::builder().update(update.build()?)
-            };
-            let items = [TransactWriteItem::builder().put(put.clone()).build(), usage.build()];
-            match self.transact(items).await? {
-                Committed::Yes => return Ok(Admission::Admitted),
-                Committed::No(reasons) if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") => {
-                    anyhow::bail!("file {} exists already", record.id)
-                }
-                // Someone else wrote this owner's usage meanwhile: read it again.
-                Committed::No(_) => continue,
+            // Someone else wrote this owner's usage meanwhile: read it again.
+            if !self.reserve(owner, &held, &settled, record.id, size).await? {
+                continue;
             }
+            crate::catalog::Catalog::insert(self, record, expires_at).await?;
+            return Ok(Admission::Admitted);
         }
         anyhow::bail!("the usage of {owner} kept changing under {ATTEMPTS} attempts")
+    }
+
+    /// Writes the slot of file `id` into the usage read as `held`; false when that usage
+    /// changed meanwhile.
+    async fn reserve(
+        &self,
+        owner: &Owner,
+        held: &Held,
+        settled: &Settled,
+        id: FileId,
+        size: u64,
+    ) -> anyhow::Result<bool> {
+        if held.version == 0 {
+            // The owner's first file: the item is made with its slot in it.
+            let mut item = usage_key(owner);
+            item.extend([
+                ("slots".to_owned(), AttributeValue::M(HashMap::from([(id.to_string(), n(size))]))),
+                ("bytes".to_owned(), n(size)),
+                ("version".to_owned(), n(1)),
+            ]);
+            let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+            return written(put.condition_expression("attribute_not_exists(id)").send().await, "PutItem");
+        }
+        let u =
+            self.usage_update(owner, held, settled.usage.bytes + size, Some((id, size)), &settled.dropped).build()?;
+        let update = self
+            .client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values);
+        written(update.send().await, "UpdateItem")
     }
 
     /// A delete that gives the file's bytes (and its slot, if pending) back, in one step.
@@ -239,6 +260,18 @@ impl DynamoCatalog {
                 _ => Err(anyhow::Error::new(e).context("DynamoDB TransactWriteItems")),
             },
         }
+    }
+}
+
+/// Whether a conditional write was made: false when its condition failed.
+fn written<T, E>(out: Result<T, SdkError<E>>, what: &str) -> anyhow::Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("DynamoDB {what} (usage)"))),
     }
 }
 
