@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::routing::get;
 use picasso::api::AppState;
-use picasso::api::page::{Live, Origin, Page, PageAuth, PageSettings, WebSocketUrl};
+use picasso::api::page::{HostedUi, Live, Origin, Page, PageAuth, PageSettings, WebSocketUrl};
 use picasso::aws::S3Store;
 use picasso::budget::MemoryBudget;
 use picasso::catalog::Catalog;
@@ -71,7 +71,7 @@ pub struct PageOptions {
     pub api: Option<Origin>,
     pub live: Option<WebSocketUrl>,
     /// An app client id and its hosted-UI domain.
-    pub hosted_ui: Option<(String, String)>,
+    pub hosted_ui: Option<HostedUi>,
 }
 
 impl PageOptions {
@@ -84,9 +84,7 @@ impl PageOptions {
             _ => None,
         };
         let auth = match (&self.hosted_ui, auth) {
-            (Some((client_id, domain)), _) => {
-                PageAuth::Cognito { issuer, client_id: client_id.clone(), domain: domain.clone() }
-            }
+            (Some(ui), _) => PageAuth::Cognito { issuer, client_id: ui.client_id.clone(), domain: ui.domain.clone() },
             _ if self.api.is_some() => PageAuth::Token { issuer: None },
             (None, AuthMode::DevIssuer) => PageAuth::Dev,
             (None, AuthMode::Issuer(_)) => PageAuth::Token { issuer },
@@ -352,10 +350,13 @@ mod tests {
         let other = settings(PageOptions { api: api.clone(), ..Default::default() }, &AuthMode::DevIssuer);
         assert_eq!((other.api.clone(), other.auth, other.live), (api.clone(), PageAuth::Token { issuer: None }, None));
         let ws = WebSocketUrl::parse("wss://ws.execute-api.eu-west-1.amazonaws.com/live").unwrap();
-        let hosted = ("client123".to_string(), "pics.auth.eu-west-1.amazoncognito.com".to_string());
+        let hosted = HostedUi::parse("client123", "pics.auth.eu-west-1.amazoncognito.com").unwrap();
         let told = PageOptions { api: api.clone(), live: Some(ws.clone()), hosted_ui: Some(hosted.clone()) };
         let told = settings(told, &issuer);
         assert_eq!(told.live, Some(Live::Websocket(ws)));
-        assert_eq!(told.auth, PageAuth::Cognito { issuer: issuer_origin, client_id: hosted.0, domain: hosted.1 });
+        assert_eq!(
+            told.auth,
+            PageAuth::Cognito { issuer: issuer_origin, client_id: hosted.client_id, domain: hosted.domain }
+        );
     }
 }

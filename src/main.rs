@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use picasso::api::page::{Origin, WebSocketUrl, sign_in_domain};
+use picasso::api::page::{HostedUi, Origin, WebSocketUrl};
 use picasso::domain::Owner;
 use picasso::notify::webhook::{Backoff, Sender, WebhookSecret, WebhookUrl};
 use picasso_local::auth::{AuthMode, ExternalIssuer};
@@ -198,11 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--live-url: {e}"))?,
         hosted_ui: match (&args.client_id, &args.hosted_ui) {
             (Some(id), Some(domain)) => {
-                anyhow::ensure!(
-                    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric()),
-                    "--client-id {id:?} is not an app client id (letters and digits)"
-                );
-                Some((id.clone(), sign_in_domain(domain).map_err(|e| anyhow::anyhow!("--hosted-ui: {e}"))?))
+                Some(HostedUi::parse(id, domain).map_err(|e| anyhow::anyhow!("--client-id, --hosted-ui: {e:#}"))?)
             }
             _ => None,
         },

@@ -77,58 +77,55 @@ const DECEPTIVE = { name: 'invoice\u202Egpj.exe', mimeType: 'application/x-msdow
 const BOBS = { name: 'bob-only.txt', mimeType: 'text/plain', buffer: Buffer.from('for bob\'s eyes only\n') };
 
 // ---------- the stack ----------
-let stack, stackErr = '', stackOut = '', dataDir, api, browser, page;
+let stack, stackLogs = { out: '', err: '' }, dataDir, api, browser, page;
 const pageErrors = [];
 
-function startStack() {
+// A local stack on free ports with its own data directory and `args` (its page's settings):
+// the process, the directory, its output so far, and its API URL once the banner says it listens.
+function spawnStack(args = [], env = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`picasso binary not found at ${BIN}: build it with 'cargo build' or set PICASSO_BIN`);
   }
-  dataDir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
-  stack = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dataDir], {
+  const dir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
+  const proc = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dir, ...args], {
     cwd: ROOT,
-    // Parts of 5 MiB above 6 MiB, so a file of a few MiB goes in parts.
-    env: { ...process.env, MULTIPART_THRESHOLD: String(6 * MIB), MULTIPART_PART_BYTES: String(5 * MIB) },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  stack.stderr.on('data', (d) => { stackErr += d; });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'API: http://…' banner line within 30 s; stdout:\n${stackOut}`)), WAIT);
-    stack.stdout.on('data', (d) => {
-      stackOut += d;
-      const m = /API:\s*(https?:\/\/\S+)/.exec(stackOut);
+  const logs = { out: '', err: '' };
+  proc.stderr.on('data', (d) => { logs.err += d; });
+  const url = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'API: http://…' banner line within 30 s; stdout:\n${logs.out}`)), WAIT);
+    proc.stdout.on('data', (d) => {
+      logs.out += d;
+      const m = /API:\s*(https?:\/\/\S+)/.exec(logs.out);
       if (m) { clearTimeout(timer); resolve(m[1].replace(/\/+$/, '')); }
     });
-    stack.on('error', (e) => { clearTimeout(timer); reject(e); });
-    stack.on('exit', (code, signal) => {
+    proc.on('error', (e) => { clearTimeout(timer); reject(e); });
+    proc.on('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`picasso exited early (code ${code}, signal ${signal}); stdout:\n${stackOut}`));
+      reject(new Error(`picasso exited early (code ${code}, signal ${signal}); stderr:\n${logs.err}`));
     });
   });
+  return { proc, dir, logs, url };
 }
 
-// Another stack beside the shared one, with its own flags (its page's settings): its API URL
-// and a stop function.
+// The stack the tests share: parts of 5 MiB above 6 MiB, so a file of a few MiB goes in parts.
+function startStack() {
+  const s = spawnStack([], { MULTIPART_THRESHOLD: String(6 * MIB), MULTIPART_PART_BYTES: String(5 * MIB) });
+  ({ proc: stack, dir: dataDir, logs: stackLogs } = s);
+  return s.url;
+}
+
+// Another stack beside the shared one, with its own flags: its API URL and a stop function.
 async function extraStack(args) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'picasso-browser-'));
-  const proc = spawn(BIN, ['--port', '0', '--s3-port', '0', '--data-dir', dir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  proc.stderr.on('data', (d) => { err += d; });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s; stderr:\n${err}`)), WAIT);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /API:\s*(https?:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1].replace(/\/+$/, '')); }
-    });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`picasso exited (code ${code}); stderr:\n${err}`)); });
-  });
+  const { proc, dir, url } = spawnStack(args);
   const stop = () => new Promise((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
     proc.once('exit', () => { rmSync(dir, { recursive: true, force: true }); resolve(); });
     proc.kill('SIGTERM');
   });
-  return { api: url, stop };
+  return { api: await url, stop };
 }
 
 function stopStack() {
@@ -145,7 +142,7 @@ async function withLogs(fn) {
   try {
     await fn();
   } catch (e) {
-    console.error(`--- picasso stderr ---\n${stackErr || '(empty)'}\n--- end picasso stderr ---`);
+    console.error(`--- picasso stderr ---\n${stackLogs.err || '(empty)'}\n--- end picasso stderr ---`);
     if (pageErrors.length) console.error(`--- page errors ---\n${pageErrors.join('\n')}`);
     throw e;
   }

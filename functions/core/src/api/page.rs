@@ -113,10 +113,26 @@ impl Serialize for WebSocketUrl {
     }
 }
 
-/// A Cognito hosted-UI domain (`PREFIX.auth.REGION.amazoncognito.com`, or a custom one), as a host.
-pub fn sign_in_domain(domain: &str) -> anyhow::Result<String> {
-    let domain = domain.trim().trim_start_matches("https://").trim_end_matches('/');
-    Ok(Origin::parse(&format!("https://{domain}"))?.0.trim_start_matches("https://").to_string())
+/// A Cognito app client and its hosted-UI domain (`PREFIX.auth.REGION.amazoncognito.com`, or
+/// a custom one), both checked, however they were given (the stack's variables, the local
+/// stack's flags): the id goes into the page's sign-in URL, the domain into its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedUi {
+    pub client_id: String,
+    pub domain: String,
+}
+
+impl HostedUi {
+    pub fn parse(client_id: &str, domain: &str) -> anyhow::Result<Self> {
+        let id = client_id.trim();
+        anyhow::ensure!(
+            !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "client id {id:?} is not an app client id (letters and digits)"
+        );
+        let domain = domain.trim().trim_start_matches("https://").trim_end_matches('/');
+        let domain = Origin::parse(&format!("https://{domain}")).context("hosted-UI domain")?;
+        Ok(Self { client_id: id.to_owned(), domain: domain.0.trim_start_matches("https://").to_owned() })
+    }
 }
 
 impl PageSettings {
@@ -127,7 +143,9 @@ impl PageSettings {
         let issuer = get("PAGE_ISSUER").map(|v| Origin::parse(&v)).transpose().context("PAGE_ISSUER")?;
         let auth = match (get("PAGE_CLIENT_ID"), get("PAGE_SIGN_IN_DOMAIN")) {
             (Some(client_id), Some(domain)) => {
-                PageAuth::Cognito { issuer, client_id, domain: sign_in_domain(&domain).context("PAGE_SIGN_IN_DOMAIN")? }
+                let HostedUi { client_id, domain } =
+                    HostedUi::parse(&client_id, &domain).context("PAGE_CLIENT_ID, PAGE_SIGN_IN_DOMAIN")?;
+                PageAuth::Cognito { issuer, client_id, domain }
             }
             _ => PageAuth::Token { issuer },
         };
@@ -285,10 +303,11 @@ mod tests {
         assert_eq!(ws.origin.as_str(), "wss://abc.execute-api.eu-west-1.amazonaws.com");
         assert!(WebSocketUrl::parse("https://x/live").is_err());
         assert!(WebSocketUrl::parse("wss://x/live;default-src *").is_err());
-        assert_eq!(
-            sign_in_domain("https://pics.auth.eu-west-1.amazoncognito.com/").unwrap(),
-            "pics.auth.eu-west-1.amazoncognito.com"
-        );
+        let ui = HostedUi::parse(" abc123 ", "https://pics.auth.eu-west-1.amazoncognito.com/").unwrap();
+        assert_eq!((ui.client_id.as_str(), ui.domain.as_str()), ("abc123", "pics.auth.eu-west-1.amazoncognito.com"));
+        for (id, domain) in [("", "pics.example.com"), ("a&redirect_uri=x", "pics.example.com"), ("abc", "a;b c")] {
+            assert!(HostedUi::parse(id, domain).is_err(), "{id} {domain}");
+        }
     }
 
     #[test]
@@ -336,6 +355,15 @@ mod tests {
         let plain = PageSettings::from_lookup(|_| None, s.storage.clone()).unwrap();
         assert_eq!(plain.auth, PageAuth::Token { issuer: None });
         assert_eq!(plain.live, None);
-        assert!(PageSettings::from_lookup(|k| (k == "PAGE_LIVE_URL").then(|| "http://x".into()), s.storage).is_err());
+        assert!(
+            PageSettings::from_lookup(|k| (k == "PAGE_LIVE_URL").then(|| "http://x".into()), s.storage.clone())
+                .is_err()
+        );
+        let odd_client = |k: &str| match k {
+            "PAGE_CLIENT_ID" => Some("x&scope=admin".to_owned()),
+            "PAGE_SIGN_IN_DOMAIN" => Some("pics.example.com".to_owned()),
+            _ => None,
+        };
+        assert!(PageSettings::from_lookup(odd_client, s.storage).is_err(), "the client id is checked as the flag's is");
     }
 }
