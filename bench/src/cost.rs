@@ -305,7 +305,13 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     // dearest (a busy one fills batches of up to 100). Only the records the template's filters
     // let through reach it: claims and usage items are filtered out, at no cost.
     let (mut published, types) = (0, picasso::change::EventTypes::default_published());
-    let delivered: Vec<_> = mine.iter().filter(|c| passes_stream_filters(c)).collect();
+    let filters = stream_filters()?;
+    let mut delivered = Vec::new();
+    for c in &mine {
+        if passes(&stream_record(0, c)?, &filters) {
+            delivered.push(c);
+        }
+    }
     for (i, c) in delivered.iter().enumerate() {
         let record = stream_record(i, c)?;
         let change = picasso::aws::change_of(&serde_json::from_value(record.clone())?)?;
@@ -333,16 +339,38 @@ struct EventsLine {
     full_batch: Duration,
 }
 
-/// template.yaml's stream filters for the events function, as Lambda applies them: a file made
-/// (a status, no old one), given a verdict (processed or failed, from a status), or removed.
-fn passes_stream_filters(c: &picasso::aws::capacity::stream::Change) -> bool {
-    fn status(image: &Option<picasso::aws::capacity::Item>) -> Option<&str> {
-        image.as_ref().and_then(|i| i.get("status")).and_then(|v| v.as_s().ok()).map(String::as_str)
+/// The events function's stream filters, as template.yaml gives them to Lambda (each pattern
+/// JSON on one line): the bench hands the function what a deployment's would get.
+fn stream_filters() -> anyhow::Result<Vec<Value>> {
+    let patterns = include_str!("../../template.yaml")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- Pattern: '")?.strip_suffix('\''))
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<Value>, _>>()
+        .context("a stream filter in template.yaml")?;
+    ensure!(!patterns.is_empty(), "template.yaml has no stream filters");
+    Ok(patterns)
+}
+
+/// Whether Lambda hands the stream `record` on: it matches one of the patterns (per key a
+/// list of values any of which matches, or `{"exists": bool}`: the rules the template uses).
+fn passes(record: &Value, filters: &[Value]) -> bool {
+    fn matches(pattern: &Value, node: Option<&Value>) -> bool {
+        pattern.as_object().is_some_and(|p| {
+            p.iter().all(|(key, want)| {
+                let got = node.and_then(|n| n.get(key));
+                match want {
+                    Value::Object(_) => matches(want, got),
+                    Value::Array(rules) => rules.iter().any(|r| match r.get("exists").and_then(Value::as_bool) {
+                        Some(exists) => got.is_some() == exists,
+                        None => got == Some(r),
+                    }),
+                    _ => false,
+                }
+            })
+        })
     }
-    matches!(
-        (status(&c.old), status(&c.new)),
-        (None, Some(_)) | (Some(_), Some("processed" | "failed")) | (Some(_), None)
-    )
+    filters.iter().any(|f| matches(f, Some(record)))
 }
 
 /// A stream record as Lambda's DynamoDB event source hands it to a function.
@@ -502,4 +530,34 @@ fn report(
         bail!("no cost computed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use picasso::aws::capacity::stream::Change;
+
+    use super::*;
+
+    fn image(status: Option<&str>) -> Option<picasso::aws::capacity::Item> {
+        let mut item = HashMap::from([("id".to_owned(), AttributeValue::S("f1".into()))]);
+        if let Some(s) = status {
+            item.insert("status".into(), AttributeValue::S(s.into()));
+        }
+        Some(item)
+    }
+
+    #[test]
+    fn the_templates_filters_pass_what_becomes_an_event_and_nothing_else() {
+        let filters = stream_filters().unwrap();
+        let pass = |old, new| passes(&stream_record(0, &Change { old, new }).unwrap(), &filters);
+        assert!(pass(None, image(Some("pending"))), "a file made");
+        assert!(pass(image(Some("processing")), image(Some("processed"))), "a verdict");
+        assert!(pass(image(Some("processing")), image(Some("failed"))), "a verdict");
+        assert!(pass(image(Some("processed")), None), "a file removed");
+        assert!(!pass(image(Some("pending")), image(Some("processing"))), "a claim");
+        assert!(!pass(image(Some("processing")), image(Some("pending"))), "a release");
+        assert!(!pass(None, image(None)), "a usage item made");
+        assert!(!pass(image(None), image(None)), "a usage item written");
+    }
 }
