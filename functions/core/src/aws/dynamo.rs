@@ -439,24 +439,23 @@ impl DynamoCatalog {
         let listing = match scope {
             Scope::Owner(o) => Listing::Owner(o),
             Scope::All => Listing::All,
-            Scope::Named(o, prefix) => return self.find_named(o, prefix, order, after, n, reads, &keep).await,
+            Scope::Named(o, prefix) => {
+                let ids = self.named_ids(o, prefix, order, after).await?;
+                return self.fetch_kept(&ids, n, reads, &keep).await;
+            }
         };
         self.scan(&listing, after, order == Order::Oldest, n, reads, &keep).await
     }
 
-    /// A name search: every match's id from `name_keys` (in name order there), put in `order`,
-    /// then the items a batch at a time, as `scan` does.
-    #[allow(clippy::too_many_arguments)]
-    async fn find_named(
+    /// A name search's ids: every match from `name_keys` (in name order there), put in
+    /// `order`, beyond `after`.
+    async fn named_ids(
         &self,
         owner: &Owner,
         prefix: &NamePrefix,
         order: Order,
         after: Option<FileId>,
-        n: usize,
-        reads: usize,
-        keep: &(dyn Fn(&Item) -> bool + Sync),
-    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
+    ) -> anyhow::Result<Vec<FileId>> {
         let q = Query {
             index: NAME_KEYS,
             pk: "owner",
@@ -477,6 +476,18 @@ impl DynamoCatalog {
             ids.reverse();
         }
         ids.retain(|id| after.is_none_or(|a| order.beyond(*id, a)));
+        Ok(ids)
+    }
+
+    /// The items of `ids` a batch at a time, as `scan` does: up to `n` that `keep` accepts,
+    /// having read at most `reads`, and the last id read when it stopped there.
+    async fn fetch_kept(
+        &self,
+        ids: &[FileId],
+        n: usize,
+        reads: usize,
+        keep: &(dyn Fn(&Item) -> bool + Sync),
+    ) -> anyhow::Result<(Vec<FileRecord>, Option<FileId>)> {
         let (mut found, mut read) = (Vec::with_capacity(n.min(BATCH_GET)), 0);
         while found.len() < n && read < ids.len() {
             let want = (n - found.len()).clamp(1, BATCH_GET).min(ids.len() - read);
