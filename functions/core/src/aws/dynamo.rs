@@ -1,7 +1,8 @@
 //! The DynamoDB adapter: one item per file, conditional transitions, and Queries (never a
-//! Scan) on three keys-only indexes, each written once when a file is created and (`open`)
+//! Scan) on four keys-only indexes, each written once when a file is created and (`open`)
 //! once when it ends, so a file's claim and verdict write the table alone:
 //! - `owner_keys` (owner, id): each user's files, a partition per owner;
+//! - `name_keys` (owner, folded name): an owner's files by name, for search;
 //! - `shard_keys` (`file#H`, id), H the id's last hex digit: everyone's files (admins), 16
 //!   partitions read and merged in order;
 //! - `open_keys` (HH, id), sparse: only `pending` and `processing` files carry `open` (the

@@ -4,13 +4,13 @@
 //!
 //! A new file's slot is written into that item (conditional on its version, so two requests
 //! at a limit admit exactly one) before the file itself. The other transitions do not write
-//! it: a slot is settled when the
-//! usage is next read, by looking at its file. A final file leaves the slots and keeps its
-//! bytes; a file gone (its slot expired and DynamoDB's TTL dropped it, or its creation never
-//! committed) or past its expiry gives both back. So the claim and the verdict stay single
-//! writes, and only admitting (one write) and deleting (a transaction with the file, so no
-//! byte is given back for a file that stays) pay for the quota. Slots are settled when a limit
-//! would be reached or when there are [`SETTLE_AT`] of them, so the item stays small.
+//! it: a slot is settled when the usage is next read, by looking at its file. A final file
+//! leaves the slots and keeps its bytes; a file gone (its slot expired and DynamoDB's TTL
+//! dropped it, or its creation never committed) or past its expiry gives both back. So the
+//! claim and the verdict stay single writes, and only admitting (one write) and deleting (a
+//! transaction with the file, so no byte is given back for a file that stays) pay for the
+//! quota. Slots are settled when a limit would be reached or when there are [`SETTLE_AT`] of
+//! them, so the item stays small.
 
 use std::collections::HashMap;
 
