@@ -84,7 +84,7 @@ impl PageOptions {
             _ => None,
         };
         let auth = match (&self.hosted_ui, auth) {
-            (Some(ui), _) => PageAuth::Cognito { issuer, client_id: ui.client_id.clone(), domain: ui.domain.clone() },
+            (Some(ui), _) => ui.clone().sign_in(issuer),
             _ if self.api.is_some() => PageAuth::Token { issuer: None },
             (None, AuthMode::DevIssuer) => PageAuth::Dev,
             (None, AuthMode::Issuer(_)) => PageAuth::Token { issuer },

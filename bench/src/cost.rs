@@ -306,21 +306,15 @@ pub async fn run(env: &Env) -> anyhow::Result<()> {
     // let through reach it: claims and usage items are filtered out, at no cost.
     let (mut published, types) = (0, picasso::change::EventTypes::default_published());
     let filters = stream_filters()?;
-    let mut delivered = Vec::new();
-    for c in &mine {
-        if passes(&stream_record(0, c)?, &filters) {
-            delivered.push(c);
-        }
-    }
-    for (i, c) in delivered.iter().enumerate() {
-        let record = stream_record(i, c)?;
+    let records: Vec<Value> = mine.iter().enumerate().map(|(i, c)| stream_record(i, c)).collect::<Result<_, _>>()?;
+    let delivered: Vec<Value> = records.into_iter().filter(|r| passes(r, &filters)).collect();
+    for record in &delivered {
         let change = picasso::aws::change_of(&serde_json::from_value(record.clone())?)?;
         published += usize::from(change.is_some_and(|c| types.contains(c.kind)));
         let resp = events.call(&json!({"Records": [record]})).await?;
         ensure!(resp["batchItemFailures"] == json!([]), "events: {resp}");
     }
-    let batch: Vec<Value> =
-        delivered.iter().take(100).enumerate().map(|(i, c)| stream_record(i, c)).collect::<Result<_, _>>()?;
+    let batch: Vec<&Value> = delivered.iter().take(100).collect();
     let full = Instant::now();
     ensure!(events.call(&json!({"Records": batch})).await?["batchItemFailures"] == json!([]));
     let full = full.elapsed();

@@ -133,6 +133,11 @@ impl HostedUi {
         let domain = Origin::parse(&format!("https://{domain}")).context("hosted-UI domain")?;
         Ok(Self { client_id: id.to_owned(), domain: domain.0.trim_start_matches("https://").to_owned() })
     }
+
+    /// The page's sign-in through this hosted UI, for tokens of `issuer`.
+    pub fn sign_in(self, issuer: Option<Origin>) -> PageAuth {
+        PageAuth::Cognito { issuer, client_id: self.client_id, domain: self.domain }
+    }
 }
 
 impl PageSettings {
@@ -143,9 +148,7 @@ impl PageSettings {
         let issuer = get("PAGE_ISSUER").map(|v| Origin::parse(&v)).transpose().context("PAGE_ISSUER")?;
         let auth = match (get("PAGE_CLIENT_ID"), get("PAGE_SIGN_IN_DOMAIN")) {
             (Some(client_id), Some(domain)) => {
-                let HostedUi { client_id, domain } =
-                    HostedUi::parse(&client_id, &domain).context("PAGE_CLIENT_ID, PAGE_SIGN_IN_DOMAIN")?;
-                PageAuth::Cognito { issuer, client_id, domain }
+                HostedUi::parse(&client_id, &domain).context("PAGE_CLIENT_ID, PAGE_SIGN_IN_DOMAIN")?.sign_in(issuer)
             }
             _ => PageAuth::Token { issuer },
         };
